@@ -1,0 +1,69 @@
+"""Speed of rnnlab's GRU and LSTM against torch.nn's, forward + backward, measured side by side.
+
+Prints, for each cell at B=32, T=100, I=32, H=128 (float32, CPU unless --device says
+otherwise), the median wall time of one training step (forward, sum of outputs as the
+loss, backward) for both implementations with the same weights, and their ratio. The two
+are timed alternately in one run so that machine noise hits both alike.
+
+    .venv/bin/python benchmarks/modules.py [--repeats 15] [--device cpu|cuda]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+import rnnlab
+
+
+def step_time(module, x, device):
+    """Wall time of one forward + backward pass."""
+    module.zero_grad(set_to_none=True)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    output = module(x)[0]
+    output.sum().backward()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+def compare(name, args, device):
+    torch.manual_seed(0)
+    reference = getattr(torch.nn, name)(args.input, args.hidden).to(device)
+    ours = getattr(rnnlab, name)(args.input, args.hidden).to(device)
+    ours.load_state_dict(reference.state_dict())
+    x = torch.randn(args.steps, args.batch, args.input, device=device)
+    for _ in range(3):                       # warm-up: allocator, caches, lazy init
+        step_time(reference, x, device), step_time(ours, x, device)
+    times = {"torch.nn": [], "rnnlab": []}
+    for _ in range(args.repeats):
+        times["torch.nn"].append(step_time(reference, x, device))
+        times["rnnlab"].append(step_time(ours, x, device))
+    median = {key: statistics.median(value) for key, value in times.items()}
+    print(f"{name:5s} torch.nn {median['torch.nn'] * 1e3:8.2f} ms   rnnlab {median['rnnlab'] * 1e3:8.2f} ms"
+          f"   ratio rnnlab/torch.nn = {median['rnnlab'] / median['torch.nn']:.2f}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--input", type=int, default=32)
+    parser.add_argument("--hidden", type=int, default=128)
+    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    print(f"B={args.batch} T={args.steps} I={args.input} H={args.hidden} float32 on {device}, "
+          f"torch {torch.__version__}, {torch.get_num_threads()} threads, median of {args.repeats}")
+    for name in ("GRU", "LSTM", "RNN"):
+        compare(name, args, device)
+
+
+if __name__ == "__main__":
+    main()

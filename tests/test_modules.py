@@ -1,0 +1,177 @@
+"""rnnlab.RNN/GRU/LSTM are drop-in replacements for torch.nn.RNN/GRU/LSTM."""
+
+import pytest
+import torch
+from hypothesis import given, settings, strategies as st
+
+import rnnlab
+
+MODES = ["RNN", "GRU", "LSTM"]
+
+
+def make_pair(mode, seed, **options):
+    """A torch.nn module and an rnnlab module holding the same float64 weights."""
+    torch.manual_seed(seed)
+    reference = getattr(torch.nn, mode)(**options).double()
+    ours = getattr(rnnlab, mode)(**options).double()
+    ours.load_state_dict(reference.state_dict())
+    return reference, ours
+
+
+def scalar_loss(result):
+    """A loss that touches the output and the final state(s) with different weights."""
+    output, state = result
+    states = state if isinstance(state, tuple) else (state,)
+    return (output ** 2).sum() + sum((k + 2) * s.sin().sum() for k, s in enumerate(states))
+
+
+configs = st.fixed_dictionaries({
+    "mode": st.sampled_from(MODES),
+    "input_size": st.integers(1, 4),
+    "hidden_size": st.integers(1, 5),
+    "num_layers": st.integers(1, 3),
+    "bias": st.booleans(),
+    "batch_first": st.booleans(),
+    "bidirectional": st.booleans(),
+    "steps": st.integers(1, 6),
+    "batch": st.integers(1, 3),
+    "unbatched": st.booleans(),
+    "initial_state": st.booleans(),
+    "relu": st.booleans(),
+    "seed": st.integers(0, 2**16),
+})
+
+
+@settings(max_examples=80, deadline=None)
+@given(configs)
+def test_modules_match_torch_nn_outputs_states_and_all_gradients(cfg):
+    mode = cfg["mode"]
+    options = {k: cfg[k] for k in ("input_size", "hidden_size", "num_layers", "bias", "batch_first", "bidirectional")}
+    if mode == "RNN" and cfg["relu"]:
+        options["nonlinearity"] = "relu"
+    reference, ours = make_pair(mode, cfg["seed"], **options)
+    directions = 2 if cfg["bidirectional"] else 1
+    if cfg["unbatched"]:
+        shape = (cfg["steps"], cfg["input_size"])
+        state_shape = (cfg["num_layers"] * directions, cfg["hidden_size"])
+    else:
+        shape = (cfg["batch"], cfg["steps"], cfg["input_size"]) if cfg["batch_first"] else \
+                (cfg["steps"], cfg["batch"], cfg["input_size"])
+        state_shape = (cfg["num_layers"] * directions, cfg["batch"], cfg["hidden_size"])
+    x = torch.randn(shape, dtype=torch.float64)
+    states = [torch.randn(state_shape, dtype=torch.float64) for _ in range(2 if mode == "LSTM" else 1)]
+
+    def run(module):
+        x_ = x.clone().requires_grad_()
+        states_ = [s.clone().requires_grad_() for s in states]
+        hx = None
+        if cfg["initial_state"]:
+            hx = tuple(states_) if mode == "LSTM" else states_[0]
+        result = module(x_, hx)
+        leaves = [x_, *(states_ if cfg["initial_state"] else []), *module.parameters()]
+        return result, torch.autograd.grad(scalar_loss(result), leaves)
+
+    (out_ref, state_ref), grads_ref = run(reference)
+    (out_ours, state_ours), grads_ours = run(ours)
+    torch.testing.assert_close(out_ours, out_ref, rtol=0, atol=1e-10)
+    for ours_s, ref_s in zip(state_ours if mode == "LSTM" else (state_ours,),
+                             state_ref if mode == "LSTM" else (state_ref,)):
+        torch.testing.assert_close(ours_s, ref_s, rtol=0, atol=1e-10)
+    assert len(grads_ours) == len(grads_ref)
+    for g_ours, g_ref in zip(grads_ours, grads_ref):
+        torch.testing.assert_close(g_ours, g_ref, rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_parameter_names_shapes_and_order_match_torch_nn(mode):
+    options = dict(input_size=3, hidden_size=4, num_layers=2, bidirectional=True)
+    reference = getattr(torch.nn, mode)(**options)
+    ours = getattr(rnnlab, mode)(**options)
+    assert [(n, tuple(p.shape)) for n, p in ours.named_parameters()] == \
+           [(n, tuple(p.shape)) for n, p in reference.named_parameters()]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_default_initialisation_draws_the_same_numbers_as_torch_nn(mode):
+    # torch.nn draws every parameter uniform in [-1/sqrt(H), 1/sqrt(H)], in registration
+    # order; with the same seed an exact drop-in draws exactly the same numbers.
+    torch.manual_seed(11)
+    reference = getattr(torch.nn, mode)(5, 6, num_layers=2)
+    torch.manual_seed(11)
+    ours = getattr(rnnlab, mode)(5, 6, num_layers=2)
+    for (name, p_ours), p_ref in zip(ours.named_parameters(), reference.parameters()):
+        assert torch.equal(p_ours, p_ref), name
+    assert all(p.abs().max() <= 1 / 6 ** 0.5 for p in ours.parameters())
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_state_dict_moves_both_ways(mode):
+    torch.manual_seed(0)
+    ours = getattr(rnnlab, mode)(3, 4, num_layers=2, bias=False)
+    reference = getattr(torch.nn, mode)(3, 4, num_layers=2, bias=False)
+    reference.load_state_dict(ours.state_dict())       # rnnlab -> torch.nn (strict)
+    x = torch.randn(5, 2, 3)
+    torch.testing.assert_close(reference(x)[0], ours(x)[0], rtol=0, atol=1e-6)
+    fresh = getattr(rnnlab, mode)(3, 4, num_layers=2, bias=False)
+    fresh.load_state_dict(reference.state_dict())       # torch.nn -> rnnlab (strict)
+    torch.testing.assert_close(fresh(x)[0], reference(x)[0], rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_float32_training_step_matches_torch_nn(mode):
+    reference, ours = make_pair(mode, 5, input_size=8, hidden_size=16, num_layers=2)
+    reference, ours = reference.float(), ours.float()
+    x = torch.randn(30, 4, 8)
+    for module in (reference, ours):
+        module(x)[0].pow(2).mean().backward()
+    torch.testing.assert_close(ours(x)[0], reference(x)[0], rtol=1e-5, atol=1e-6)
+    for p_ours, p_ref in zip(ours.parameters(), reference.parameters()):
+        torch.testing.assert_close(p_ours.grad, p_ref.grad, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_dropout_is_inert_in_eval_mode(mode):
+    reference, ours = make_pair(mode, 2, input_size=3, hidden_size=4, num_layers=3, dropout=0.5)
+    reference.eval(), ours.eval()
+    x = torch.randn(6, 2, 3, dtype=torch.float64)
+    torch.testing.assert_close(ours(x)[0], reference(x)[0], rtol=0, atol=1e-10)
+
+
+def test_dropout_between_layers_zeroes_and_rescales_as_documented():
+    # Layer 0 (ReLU, positive bias, zero weights) outputs a known positive constant a;
+    # layer 1 copies its input (W_ih = I, W_hh = 0, no bias). So layer 1 outputs
+    # relu(dropout(a)): 0 with probability p, a / (1 - p) otherwise.
+    p, hidden = 0.3, 50
+    model = rnnlab.RNN(1, hidden, num_layers=2, dropout=p, nonlinearity="relu").double()
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            param.zero_()
+        model.bias_ih_l0.fill_(0.7)
+        model.weight_ih_l1.copy_(torch.eye(hidden))
+    model.train()
+    torch.manual_seed(0)
+    output = model(torch.zeros(40, 25, 1, dtype=torch.float64))[0]
+    dropped = (output == 0).double().mean().item()
+    kept = output[output != 0]
+    assert abs(dropped - p) < 0.02, f"fraction dropped {dropped:.3f}, expected {p}"
+    torch.testing.assert_close(kept, torch.full_like(kept, 0.7 / (1 - p)))
+    model.eval()
+    assert torch.all(model(torch.zeros(3, 2, 1, dtype=torch.float64))[0] == 0.7)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+@pytest.mark.parametrize("mode", MODES)
+def test_modules_run_on_cuda_and_match_torch_nn(mode):
+    reference, ours = make_pair(mode, 4, input_size=3, hidden_size=8, num_layers=2, bidirectional=True)
+    reference, ours = reference.cuda(), ours.cuda()
+    x = torch.randn(7, 2, 3, dtype=torch.float64, device="cuda", requires_grad=True)
+    out_ref, out_ours = reference(x)[0], ours(x)[0]
+    torch.testing.assert_close(out_ours, out_ref, rtol=0, atol=1e-10)
+    g_ref = torch.autograd.grad(out_ref.sum(), x)[0]
+    g_ours = torch.autograd.grad(out_ours.sum(), x)[0]
+    torch.testing.assert_close(g_ours, g_ref, rtol=0, atol=1e-10)
+
+
+def test_repr_reads_like_torch_nn():
+    assert repr(rnnlab.GRU(3, 4, num_layers=2, batch_first=True)) == "GRU(3, 4, num_layers=2, batch_first=True)"
+    assert repr(rnnlab.RNN(3, 4, nonlinearity="relu")) == "RNN(3, 4, nonlinearity='relu')"
