@@ -1,0 +1,393 @@
+"""What the usual mistakes compute, so that a check can say which one a student made.
+
+Each function here is written once in numpy (float64) with keyword flags. With no flags
+it is the correct computation of DESIGN.md (the tests check it against ``torch.nn``);
+each flag reproduces one mistake students make: the reset gate applied before ``W_hn``
+(Cho et al.), ``z`` and ``1 − z`` swapped, gate blocks read in the wrong order, a bias
+dropped, a weight used untransposed, a sigmoid where tanh belongs, an off-by-one in
+time. A :class:`Mistake` pairs flags with the sentence a student reads when their output
+equals what those flags compute on the same inputs.
+
+This module only *computes* wrong answers; :mod:`rnnlab.grading.checks` decides when
+one of them is the explanation.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+class NotApplicable(Exception):
+    """The mistake cannot be computed on these shapes (the student's code would raise)."""
+
+
+@dataclass(frozen=True)
+class Mistake:
+    """One usual mistake: its flags and what to tell the student who made it.
+
+    ``cell`` holds keyword flags for a cell function below, ``loop`` flags for
+    :func:`run_sequence`, ``flags`` those of any other function (BPTT, parameter count).
+    """
+
+    name: str
+    message: str
+    cell: dict = field(default_factory=dict)
+    loop: dict = field(default_factory=dict)
+    flags: dict = field(default_factory=dict)
+
+
+def combined(first: Mistake, second: Mistake) -> Mistake | None:
+    """The two mistakes made together, or None when they set the same flag."""
+    for a, b in ((first.cell, second.cell), (first.loop, second.loop), (first.flags, second.flags)):
+        if set(a) & set(b):
+            return None
+    return Mistake(
+        name=f"{first.name}+{second.name}",
+        message=f"two mistakes at once: (1) {first.message} (2) {second.message}",
+        cell={**first.cell, **second.cell},
+        loop={**first.loop, **second.loop},
+        flags={**first.flags, **second.flags},
+    )
+
+
+def singles_then_pairs(mistakes):
+    """Every single mistake, then every compatible pair: the order in which to try them."""
+    yield from mistakes
+    for first, second in itertools.combinations(mistakes, 2):
+        pair = combined(first, second)
+        if pair is not None:
+            yield pair
+
+
+# --- activations and the affine map ------------------------------------------------
+
+
+def sigmoid(a):
+    """The logistic function, written with tanh so that it cannot overflow."""
+    return 0.5 * (1.0 + np.tanh(0.5 * a))
+
+
+ACTIVATIONS = {
+    "tanh": np.tanh,
+    "sigmoid": sigmoid,
+    "identity": lambda a: a,
+}
+
+
+def affine(v, weight, bias, transposed=False):
+    """``v @ weight.T + bias``; ``v @ weight`` when the student forgot the transpose."""
+    matrix = weight if transposed else weight.T
+    if v.shape[-1] != matrix.shape[0]:
+        raise NotApplicable("shapes do not fit this mistake")
+    out = v @ matrix
+    return out if bias is None else out + bias
+
+
+def gate_block(stacked, order, gate, hidden):
+    """The columns of ``stacked`` (B, G·H) that a student reading blocks in ``order`` takes for ``gate``."""
+    k = order.index(gate)
+    return stacked[..., k * hidden:(k + 1) * hidden]
+
+
+# --- the cells ---------------------------------------------------------------------
+
+
+def rnn_cell(x, h, weight_ih, weight_hh, bias_ih, bias_hh, *, activation="tanh",
+             drop_bias_ih=False, drop_bias_hh=False, transposed=False, swap_weights=False):
+    """``h_t = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh)`` and its usual mistakes."""
+    if swap_weights:
+        weight_ih, weight_hh = weight_hh, weight_ih
+    pre = (affine(x, weight_ih, None if drop_bias_ih else bias_ih, transposed)
+           + affine(h, weight_hh, None if drop_bias_hh else bias_hh, transposed))
+    if pre.shape != h.shape:
+        raise NotApplicable("shapes do not fit this mistake")
+    return ACTIVATIONS[activation](pre)
+
+
+def gru_cell(x, h, weight_ih, weight_hh, bias_ih, bias_hh, *, order="rzn",
+             reset_before=False, bias_hn_outside=False, swap_update=False,
+             drop_bias_ih=False, drop_bias_hh=False,
+             gate_activation="sigmoid", candidate_activation="tanh"):
+    """The GRU of torch.nn (gates r, z, n; r applied after ``W_hn``) and its usual mistakes."""
+    hidden = h.shape[1]
+    gi = affine(x, weight_ih, None if drop_bias_ih else bias_ih)
+    gh = affine(h, weight_hh, None if drop_bias_hh else bias_hh)
+    gate = ACTIVATIONS[gate_activation]
+    r = gate(gate_block(gi, order, "r", hidden) + gate_block(gh, order, "r", hidden))
+    z = gate(gate_block(gi, order, "z", hidden) + gate_block(gh, order, "z", hidden))
+    k = order.index("n")
+    w_hn = weight_hh[k * hidden:(k + 1) * hidden]
+    b_hn = 0.0 if drop_bias_hh else bias_hh[k * hidden:(k + 1) * hidden]
+    if reset_before:          # Cho et al. (2014): W_hn (r ⊙ h) + b_hn
+        recurrent = (r * h) @ w_hn.T + b_hn
+    elif bias_hn_outside:     # r ⊙ (W_hn h) + b_hn
+        recurrent = r * (h @ w_hn.T) + b_hn
+    else:                     # torch.nn: r ⊙ (W_hn h + b_hn)
+        recurrent = r * gate_block(gh, order, "n", hidden)
+    n = ACTIVATIONS[candidate_activation](gate_block(gi, order, "n", hidden) + recurrent)
+    if swap_update:
+        return z * n + (1.0 - z) * h
+    return (1.0 - z) * n + z * h
+
+
+def lstm_cell(x, state, weight_ih, weight_hh, bias_ih, bias_hh, *, order="ifgo",
+              drop_bias_ih=False, drop_bias_hh=False, gate_activation="sigmoid",
+              candidate_activation="tanh", cell_activation="tanh",
+              cell_from_hidden=False, output_from_old_cell=False, swap_return=False):
+    """The LSTM of torch.nn (gates i, f, g, o) and its usual mistakes; returns ``(h_t, c_t)``."""
+    h, c = state
+    hidden = h.shape[1]
+    pre = (affine(x, weight_ih, None if drop_bias_ih else bias_ih)
+           + affine(h, weight_hh, None if drop_bias_hh else bias_hh))
+    gate = ACTIVATIONS[gate_activation]
+    i = gate(gate_block(pre, order, "i", hidden))
+    f = gate(gate_block(pre, order, "f", hidden))
+    g = ACTIVATIONS[candidate_activation](gate_block(pre, order, "g", hidden))
+    o = gate(gate_block(pre, order, "o", hidden))
+    c_new = f * (h if cell_from_hidden else c) + i * g
+    h_new = o * ACTIVATIONS[cell_activation](c if output_from_old_cell else c_new)
+    return (c_new, h_new) if swap_return else (h_new, c_new)
+
+
+# --- loops over time ---------------------------------------------------------------
+
+
+def run_sequence(step, xs, state0, *, record_before=False, start_from_zeros=False,
+                 reuse_buffer=False):
+    """Run ``step(x, state) -> state`` over ``xs`` (T, B, I) and stack the states.
+
+    Returns (T, B, H) for an array state, a tuple of such stacks for a tuple state
+    (the LSTM's ``(h, c)``). The flags reproduce the usual mistakes of the loop.
+    """
+    state = state0
+    if start_from_zeros:
+        state = _map_state(np.zeros_like, state)
+    recorded = []
+    for x in xs:
+        if record_before:
+            recorded.append(state)
+        state = step(x, state)
+        if not record_before:
+            recorded.append(state)
+    if reuse_buffer:
+        recorded = [state] * len(xs)
+    if isinstance(state0, tuple):
+        return tuple(np.stack([s[k] for s in recorded]) for k in range(len(state0)))
+    return np.stack(recorded)
+
+
+def _map_state(fn, state):
+    return tuple(fn(s) for s in state) if isinstance(state, tuple) else fn(state)
+
+
+# --- backpropagation through time of the vanilla RNN -----------------------------------
+
+
+def rnn_bptt(xs, h0, weight_ih, weight_hh, bias_ih, bias_hh, target, *,
+             norms_one_step_early=False, weight_hh_with_new_state=False,
+             tanh_derivative="of_state", backward_transposed=False,
+             norms_of_preactivation=False, norms_mean_per_example=False,
+             overwrite_not_accumulate=False, no_recurrent_gradient=False):
+    """Gradients of ``L = ½ Σ (h_T − target)²`` for the tanh RNN, and ``‖∂L/∂h_t‖`` per step.
+
+    Returns ``(grads, norms)``: ``grads`` maps ``weight_ih, weight_hh, bias_ih, bias_hh``
+    to arrays of their shapes; ``norms[k]`` is ``‖∂L/∂h‖`` for the state after step k
+    (the same index as the forward pass's output), Frobenius over batch and features.
+    """
+    states = [h0]
+    pres = []
+    for x in xs:
+        pres.append(affine(x, weight_ih, bias_ih) + affine(states[-1], weight_hh, bias_hh))
+        states.append(np.tanh(pres[-1]))
+    grads = {"weight_ih": np.zeros_like(weight_ih), "weight_hh": np.zeros_like(weight_hh),
+             "bias_ih": np.zeros_like(bias_ih), "bias_hh": np.zeros_like(bias_hh)}
+    norms = np.zeros(len(xs))
+    grad_h = states[-1] - target                        # ∂L/∂h_T
+    for t in reversed(range(len(xs))):                  # step t reads xs[t], states[t] -> states[t + 1]
+        local = {"of_state": 1.0 - states[t + 1] ** 2,  # tanh'(a_t) = 1 − h_t²
+                 "of_preactivation": 1.0 - pres[t] ** 2,
+                 "none": 1.0}[tanh_derivative]
+        grad_a = grad_h * local                         # ∂L/∂a_t
+        if not norms_one_step_early:
+            norms[t] = _norm(grad_a if norms_of_preactivation else grad_h, norms_mean_per_example)
+        contribution = {
+            "weight_ih": grad_a.T @ xs[t],
+            "weight_hh": grad_a.T @ (states[t + 1] if weight_hh_with_new_state else states[t]),
+            "bias_ih": grad_a.sum(axis=0),
+            "bias_hh": grad_a.sum(axis=0),
+        }
+        for name, value in contribution.items():
+            grads[name] = value if overwrite_not_accumulate else grads[name] + value
+        grad_h = grad_a @ (weight_hh.T if backward_transposed else weight_hh)   # ∂L/∂h_{t−1}
+        if no_recurrent_gradient:
+            grad_h = np.zeros_like(grad_h)
+        if norms_one_step_early:
+            norms[t] = _norm(grad_h, norms_mean_per_example)
+    return grads, norms
+
+
+def _norm(grad, mean_per_example):
+    if mean_per_example:
+        return float(np.linalg.norm(grad, axis=1).mean())
+    return float(np.linalg.norm(grad))
+
+
+def rnn_parameter_count(input_size, hidden_size, num_layers=1, *, biases=2,
+                        every_layer_reads_input=False, hidden_weight_as_input=False):
+    """Parameters of ``torch.nn.RNN(input_size, hidden_size, num_layers)``: ``H(I + H) + 2H`` per layer."""
+    total = 0
+    for layer in range(num_layers):
+        inputs = input_size if layer == 0 or every_layer_reads_input else hidden_size
+        recurrent = inputs if hidden_weight_as_input else hidden_size
+        total += hidden_size * inputs + hidden_size * recurrent + biases * hidden_size
+    return total
+
+
+# --- the catalogues ------------------------------------------------------------------
+
+def _bias_mistakes(gates):
+    return [
+        Mistake("dropped_bias_ih", f"bias_ih is missing: add it to x @ weight_ih.T ({gates}).",
+                cell={"drop_bias_ih": True}),
+        Mistake("dropped_bias_hh", f"bias_hh is missing: add it to h @ weight_hh.T ({gates}); "
+                "torch.nn has two bias vectors and uses both.", cell={"drop_bias_hh": True}),
+    ]
+
+
+RNN_CELL_MISTAKES = [
+    Mistake("sigmoid_for_tanh", "you used the sigmoid where tanh belongs: h_t = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh).",
+            cell={"activation": "sigmoid"}),
+    Mistake("missing_tanh", "the tanh is missing: h_t = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh), not the affine sum alone.",
+            cell={"activation": "identity"}),
+    *_bias_mistakes("one bias per product"),
+    Mistake("untransposed_weights", "the weights are used untransposed: weight_ih has shape (H, I) and weight_hh "
+            "(H, H) as in torch.nn, so the products are x @ weight_ih.T and h @ weight_hh.T.",
+            cell={"transposed": True}),
+    Mistake("swapped_weights", "weight_ih and weight_hh are swapped: weight_ih multiplies the input x, "
+            "weight_hh the previous state h.", cell={"swap_weights": True}),
+]
+
+# Where a wrong order is a known convention, say so: it is how students get it.
+_KNOWN_ORDERS = {
+    "zrn": "Keras's order",
+    "ifog": "the order of some tutorials",
+    "igfo": "TensorFlow LSTMCell's order i, j, f, o",
+    "iofg": "ONNX's order i, o, f, c",
+}
+
+
+def _bound(k):
+    return {0: "0", 1: "H"}.get(k, f"{k}H")
+
+
+def _order_mistakes(correct):
+    mistakes = []
+    for order in ("".join(p) for p in itertools.permutations(correct)):
+        if order == correct:
+            continue
+        known = f" ({_KNOWN_ORDERS[order]})" if order in _KNOWN_ORDERS else ""
+        rows = ", ".join(f"{g} rows {_bound(k)}:{_bound(k + 1)}" for k, g in enumerate(correct))
+        mistakes.append(Mistake(
+            f"gate_order_{order}",
+            f"gate blocks taken in the wrong order: you read them as {', '.join(order)}{known}; "
+            f"torch.nn stacks {', '.join(correct)} ({rows}) in weight_ih, weight_hh and both biases.",
+            cell={"order": order}))
+    return mistakes
+
+
+GRU_CELL_MISTAKES = [
+    Mistake("reset_before_matrix", "the reset gate is applied before W_hn, as in Cho et al. (2014): "
+            "the PyTorch form is n_t = tanh(W_in x + b_in + r_t ⊙ (W_hn h_{t-1} + b_hn)), "
+            "r_t multiplying the product and its bias, not h_{t-1}.", cell={"reset_before": True}),
+    Mistake("bias_hn_outside_reset", "b_hn is outside the reset gate: the PyTorch form is "
+            "r_t ⊙ (W_hn h_{t-1} + b_hn), with the bias inside the product with r_t.",
+            cell={"bias_hn_outside": True}),
+    Mistake("update_gate_swapped", "z and 1 − z are swapped: h_t = (1 − z_t) ⊙ n_t + z_t ⊙ h_{t-1} "
+            "(z_t keeps the old state).", cell={"swap_update": True}),
+    *_order_mistakes("rzn"),
+    *_bias_mistakes("all three gates"),
+    Mistake("sigmoid_for_tanh", "you used the sigmoid where tanh belongs: the candidate is "
+            "n_t = tanh(...), only r_t and z_t are sigmoids.", cell={"candidate_activation": "sigmoid"}),
+    Mistake("tanh_for_sigmoid", "you used tanh where the sigmoid belongs: the gates r_t and z_t are "
+            "σ(...), between 0 and 1.", cell={"gate_activation": "tanh"}),
+]
+
+LSTM_CELL_MISTAKES = [
+    *_order_mistakes("ifgo"),
+    *_bias_mistakes("all four gates"),
+    Mistake("sigmoid_for_tanh", "you used the sigmoid where tanh belongs: the candidate is "
+            "g_t = tanh(...); i_t, f_t and o_t are the sigmoids.", cell={"candidate_activation": "sigmoid"}),
+    Mistake("sigmoid_on_cell", "you used the sigmoid where tanh belongs: h_t = o_t ⊙ tanh(c_t).",
+            cell={"cell_activation": "sigmoid"}),
+    Mistake("missing_tanh_on_cell", "the tanh on the cell state is missing: h_t = o_t ⊙ tanh(c_t), not o_t ⊙ c_t.",
+            cell={"cell_activation": "identity"}),
+    Mistake("tanh_for_sigmoid", "you used tanh where the sigmoid belongs: i_t, f_t and o_t are σ(...), "
+            "between 0 and 1.", cell={"gate_activation": "tanh"}),
+    Mistake("forget_gate_on_hidden", "the forget gate multiplies h_{t-1}: it keeps the old cell "
+            "state, c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t.", cell={"cell_from_hidden": True}),
+    Mistake("output_from_old_cell", "h_t uses the old cell state: compute c_t first, then "
+            "h_t = o_t ⊙ tanh(c_t) with the new c_t.", cell={"output_from_old_cell": True}),
+    Mistake("returned_c_h", "you returned (c_t, h_t): return (h_t, c_t), the order of torch.nn.LSTMCell.",
+            cell={"swap_return": True}),
+]
+
+LOOP_MISTAKES = [
+    Mistake("recorded_before_step", "off by one in time: the row for step t holds the state *before* "
+            "reading x_t (row 0 is your h0). Store the new state after computing it; the last row is h_T.",
+            loop={"record_before": True}),
+    Mistake("started_from_zeros", "the loop starts from zeros instead of the initial state you were given: "
+            "start from h0.", loop={"start_from_zeros": True}),
+    Mistake("reused_buffer", "every row holds the last state: the same array was stored at each step and then "
+            "changed in place (h[:] = ..., h += ...). Compute a new array each step (h = ...), or store a copy.",
+            loop={"reuse_buffer": True}),
+]
+
+
+def sequence_mistakes(cell_mistakes):
+    """Mistakes of a sequence function: its cell's, the loop's, then one of each together."""
+    yield from cell_mistakes
+    yield from LOOP_MISTAKES
+    for in_cell, in_loop in itertools.product(cell_mistakes, LOOP_MISTAKES):
+        yield combined(in_cell, in_loop)
+
+
+BPTT_MISTAKES = [
+    Mistake("norms_one_step_early", "off by one in time: your norms[k] is ‖∂L/∂h‖ of the state *before* step k "
+            "(norms[0] is ‖∂L/∂h_0‖). Record ‖∂L/∂h_t‖ before propagating it to h_{t-1}; norms[-1] is ‖h_T − target‖.",
+            flags={"norms_one_step_early": True}),
+    Mistake("weight_hh_with_new_state", "off by one in time in weight_hh's gradient: step t contributes "
+            "(∂L/∂a_t)^T h_{t-1}, the state that *entered* the step, not h_t.",
+            flags={"weight_hh_with_new_state": True}),
+    Mistake("tanh_derivative_of_preactivation", "the tanh derivative is taken of the pre-activation: "
+            "tanh'(a_t) = 1 − tanh(a_t)² = 1 − h_t², not 1 − a_t².",
+            flags={"tanh_derivative": "of_preactivation"}),
+    Mistake("missing_tanh_derivative", "the tanh derivative is missing: ∂L/∂a_t = ∂L/∂h_t ⊙ (1 − h_t²).",
+            flags={"tanh_derivative": "none"}),
+    Mistake("backward_transposed", "going back through weight_hh uses its transpose: a_t = ... + h_{t-1} W_hh^T, "
+            "so ∂L/∂h_{t-1} = (∂L/∂a_t) @ weight_hh (no .T).", flags={"backward_transposed": True}),
+    Mistake("norms_of_preactivation", "you recorded ‖∂L/∂a_t‖, after multiplying by tanh': record ‖∂L/∂h_t‖, "
+            "the gradient with respect to the state itself.", flags={"norms_of_preactivation": True}),
+    Mistake("norms_mean_per_example", "your norms are averaged per example: ‖∂L/∂h_t‖ is one Frobenius norm "
+            "over the whole (B, H) array, np.linalg.norm(grad_h).", flags={"norms_mean_per_example": True}),
+    Mistake("overwrite_not_accumulate", "the weight gradients hold one step's contribution only: a weight is "
+            "used at every step, so its gradient is the sum over steps (+=, not =).",
+            flags={"overwrite_not_accumulate": True}),
+    Mistake("no_recurrent_gradient", "the gradient is not carried back through time: at each step "
+            "∂L/∂h_{t-1} = (∂L/∂a_t) @ weight_hh must be passed on to the step before.",
+            flags={"no_recurrent_gradient": True}),
+]
+
+PARAMETER_COUNT_MISTAKES = [
+    Mistake("one_bias", "you counted one bias vector per layer: torch.nn.RNN has two, bias_ih and bias_hh, "
+            "so a layer has H(I + H) + 2H parameters.", flags={"biases": 1}),
+    Mistake("no_bias", "you counted no biases: torch.nn.RNN has bias_ih and bias_hh, H each, per layer.",
+            flags={"biases": 0}),
+    Mistake("every_layer_reads_input", "every layer is counted with the input size I: layers after the first "
+            "read the previous layer's state, of size H, so their weight_ih is (H, H).",
+            flags={"every_layer_reads_input": True}),
+    Mistake("hidden_weight_as_input", "weight_hh is counted as (H, I): it maps the previous state to the new "
+            "one, so it is (H, H).", flags={"hidden_weight_as_input": True}),
+]
