@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+import warnings
 
 import torch
 
@@ -32,7 +33,18 @@ def step_time(module, x, device):
     return time.perf_counter() - start
 
 
-def compare(name, args, device):
+def compare(name, args, device, onednn=True):
+    """Time torch.nn's module and ours alternately; print the medians and their ratio.
+
+    On a CPU, torch.nn hands the LSTM (only) to oneDNN's fused kernel; ``onednn=False``
+    switches that off to compare with PyTorch's own ATen path as well.
+    """
+    with warnings.catch_warnings(), torch.backends.mkldnn.flags(enabled=onednn):
+        warnings.filterwarnings("ignore", message="TF32 acceleration on top of oneDNN")
+        _compare(name, args, device, "" if onednn else " (torch.nn without oneDNN)")
+
+
+def _compare(name, args, device, note):
     torch.manual_seed(0)
     reference = getattr(torch.nn, name)(args.input, args.hidden).to(device)
     ours = getattr(rnnlab, name)(args.input, args.hidden).to(device)
@@ -46,7 +58,7 @@ def compare(name, args, device):
         times["rnnlab"].append(step_time(ours, x, device))
     median = {key: statistics.median(value) for key, value in times.items()}
     print(f"{name:5s} torch.nn {median['torch.nn'] * 1e3:8.2f} ms   rnnlab {median['rnnlab'] * 1e3:8.2f} ms"
-          f"   ratio rnnlab/torch.nn = {median['rnnlab'] / median['torch.nn']:.2f}")
+          f"   ratio rnnlab/torch.nn = {median['rnnlab'] / median['torch.nn']:.2f}{note}")
 
 
 def main():
@@ -63,6 +75,8 @@ def main():
           f"torch {torch.__version__}, {torch.get_num_threads()} threads, median of {args.repeats}")
     for name in ("GRU", "LSTM", "RNN"):
         compare(name, args, device)
+    if device.type == "cpu":
+        compare("LSTM", args, device, onednn=False)
 
 
 if __name__ == "__main__":
