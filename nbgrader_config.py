@@ -1,0 +1,21 @@
+"""nbgrader configuration of the rnnlab course (nbgrader 0.9.6), read from the repository root.
+
+solutions/<assignment>/ holds the instructor's notebooks (nbgrader's "source"), exercises/
+the student versions that `nbgrader generate_assignment` writes from them (the "release",
+committed). Everything else keeps nbgrader's defaults: submitted/, autograded/,
+feedback/ and gradebook.db are created here and ignored by git. nbgrader runs `alembic`:
+put the virtual environment's bin/ on PATH (`make` does).
+Regenerate exercises/ with `.venv/bin/python tools/build_exercises.py`.
+"""
+
+c = get_config()  # noqa: F821 (provided by traitlets when nbgrader loads this file)
+
+c.CourseDirectory.course_id = "rnnlab"
+c.CourseDirectory.source_directory = "solutions"
+c.CourseDirectory.release_directory = "exercises"
+
+# A limit per cell, in seconds: the longest cell (training in gru_vs_lstm) takes well under it.
+c.Execute.timeout = 60
+
+# A test cell a student deletes comes back from the gradebook when grading.
+c.OverwriteCells.add_missing_cells = True
