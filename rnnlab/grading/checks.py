@@ -15,11 +15,6 @@ nbgrader scores a test cell 0 for any stderr output, even a harmless warning.
 
 from __future__ import annotations
 
-import contextlib
-import io
-import os
-import traceback
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Callable
@@ -30,6 +25,7 @@ import torch
 from . import mistakes as M
 from . import oracles
 from .cases import cases
+from .running import call_quietly, explain_exception, run_answer
 
 RTOL = 1e-4   # loose enough for float32 arithmetic, far tighter than any mistake
 ATOL = 1e-5   # times max(1, largest expected magnitude)
@@ -37,88 +33,6 @@ ATOL = 1e-5   # times max(1, largest expected magnitude)
 
 class Wrong(AssertionError):
     """An answer's output cannot be read (wrong type, structure or shape)."""
-
-
-# --- running the student's function --------------------------------------------------
-
-
-def _student_frame(exc):
-    """The innermost frame of the traceback that is the student's code, or None."""
-    here = os.path.dirname(os.path.abspath(__file__))
-    libraries = (here, os.path.dirname(np.__file__), os.path.dirname(torch.__file__))
-    frames = [f for f in traceback.extract_tb(exc.__traceback__)
-              if not os.path.abspath(f.filename).startswith(libraries)]
-    return frames[-1] if frames else None
-
-
-_SHAPE_WORDS = ("matmul", "cannot be multiplied", "not aligned", "size mismatch", "mat1 and mat2",
-                "could not be broadcast", "must match the size", "shapes", "dimension")
-
-
-def _explain_exception(name, exc, inputs):
-    """What a student reads when their function raised: the error, their line, the inputs, a hint."""
-    if isinstance(exc, NotImplementedError):
-        return f"{name} is not written yet: it raised NotImplementedError. Replace `raise NotImplementedError()` with your code."
-    message = f"{name} raised {type(exc).__name__}: {exc}"
-    frame = _student_frame(exc)
-    if frame is not None:
-        message += f"\n  in {frame.name}, line {frame.lineno}: {(frame.line or '').strip()}"
-    message += f"\n  on the inputs {inputs}."
-    if any(word in str(exc) for word in _SHAPE_WORDS):
-        message += ("\nA shape error in a product usually means a weight used untransposed: torch.nn stores "
-                    "weight_ih as (G·H, I) and weight_hh as (G·H, H), so the products are x @ weight_ih.T and "
-                    "h @ weight_hh.T. Check also that each gate block is H rows.")
-    return message
-
-
-def _shapes(names, args):
-    def one(value):
-        if isinstance(value, (tuple, list)):
-            return "(" + ", ".join(one(v) for v in value) + ")"
-        return str(tuple(value.shape)) if hasattr(value, "shape") else type(value).__name__
-    return ", ".join(f"{n} {one(v)}" for n, v in zip(names, args))
-
-
-def _copy(value):
-    if isinstance(value, (tuple, list)):
-        return type(value)(_copy(v) for v in value)
-    if isinstance(value, torch.Tensor):
-        return value.clone()
-    if isinstance(value, np.ndarray):
-        return value.copy()
-    return value
-
-
-def _unchanged(before, after):
-    if isinstance(before, (tuple, list)):
-        return all(_unchanged(b, a) for b, a in zip(before, after))
-    if isinstance(before, torch.Tensor):
-        return torch.equal(before, after)
-    if isinstance(before, np.ndarray):
-        return np.array_equal(before, after)
-    return True
-
-
-def call_quietly(fn, args):
-    """``fn(*args)`` with warnings, numpy floating-point warnings and stderr silenced."""
-    with warnings.catch_warnings(), np.errstate(all="ignore"), contextlib.redirect_stderr(io.StringIO()):
-        warnings.simplefilter("ignore")
-        return fn(*args)
-
-
-def run_answer(fn, name, arg_names, args, inputs):
-    """Call the student's function on copies of ``args``; explain an exception or an input changed in place."""
-    given = _copy(args)
-    try:
-        result = call_quietly(fn, given)
-    except Exception as exc:  # a student's error of any kind becomes a message, not a crash
-        raise AssertionError(_explain_exception(name, exc, f"{inputs}: {_shapes(arg_names, args)}")) from None
-    for arg_name, before, after in zip(arg_names, args, given):
-        if not _unchanged(before, after):
-            raise AssertionError(
-                f"{name} changed its argument `{arg_name}` in place (with +=, *=, [...] = or an out= argument). "
-                "The caller's arrays must stay as they were: compute new arrays instead (h = ..., not h += ...).")
-    return result
 
 
 # --- reading outputs -------------------------------------------------------------------
@@ -294,7 +208,7 @@ def _verdict(spec, case, arrays, got, expected, graded):
     return "\n".join(lines)
 
 
-def run_check(spec, answer, hidden=False, graded=None, what="its output"):
+def run_check(spec, answer, hidden=False, graded=None, what=None):
     """Check ``answer`` against ``spec`` on the visible (and hidden) cases; print a line when right.
 
     ``graded`` names the outputs this check grades (all by default), ``what`` says them in words.
@@ -316,7 +230,7 @@ def run_check(spec, answer, hidden=False, graded=None, what="its output"):
         message = _verdict(spec, case, arrays, got, expected, graded_keys)
         if message:
             raise AssertionError(message)
-    print(f"OK: {spec.name} ({what}) agrees with {spec.oracle} on {len(chosen)} cases"
+    print(f"OK: {spec.name}{f' ({what})' if what else ''} agrees with {spec.oracle} on {len(chosen)} cases"
           f"{', the hidden ones included' if hidden else ''}.")
 
 
@@ -456,7 +370,7 @@ def check_rnn_parameter_count(rnn_parameter_count, hidden=False):
         try:
             got = call_quietly(rnn_parameter_count, args)
         except Exception as exc:  # a student's error of any kind becomes a message
-            raise AssertionError(_explain_exception("rnn_parameter_count", exc, f"{args}")) from None
+            raise AssertionError(explain_exception("rnn_parameter_count", exc, f"{args}")) from None
         expected = oracles.rnn_parameter_count(*args)
         call = f"rnn_parameter_count({input_size}, {hidden_size}, {num_layers})"
         if isinstance(got, torch.Tensor) and got.numel() == 1:
@@ -473,3 +387,8 @@ def check_rnn_parameter_count(rnn_parameter_count, hidden=False):
         raise AssertionError(message)
     print(f"OK: rnn_parameter_count agrees with torch.nn.RNN on {len(sizes)} sizes"
           f"{', the hidden ones included' if hidden else ''}.")
+
+
+# Defined in its own module (it inspects parameters instead of comparing outputs);
+# imported here so that every test cell imports its check from one place.
+from .forget_bias import check_set_forget_gate_bias  # noqa: E402

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .checks import _explain_exception, call_quietly
+from .running import call_quietly, explain_exception
 
 GATES = ("input (i)", "forget (f)", "candidate (g)", "output (o)")
 ROWS = ("0:H", "H:2H", "2H:3H", "3H:4H")
@@ -103,7 +103,7 @@ def check_set_forget_gate_bias(set_forget_gate_bias, hidden=False):
         try:
             call_quietly(set_forget_gate_bias, (lstm, config["value"]))
         except Exception as exc:  # a student's error of any kind becomes a message
-            raise AssertionError(_explain_exception("set_forget_gate_bias", exc, _describe(config))) from None
+            raise AssertionError(explain_exception("set_forget_gate_bias", exc, _describe(config))) from None
         problem = _problem(config, lstm, before)
         if problem:
             raise AssertionError(f"set_forget_gate_bias on {_describe(config)}: {problem}")
