@@ -1,0 +1,195 @@
+"""Specification of rnnlab.training: the loop lowers the loss, is reproducible, clips,
+records what it says it records, and stays quiet when asked."""
+
+import copy
+
+import pytest
+import torch
+from torch import nn
+
+import rnnlab
+from rnnlab import tasks
+from rnnlab.training import History, SequenceModel, train
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models on 2 busy cores run many times faster on one torch thread."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def gru_model(task, hidden_size=8, seed=0):
+    torch.manual_seed(seed)
+    return SequenceModel(nn.GRU(task.input_size, hidden_size), task.output_size, readout=task.readout)
+
+
+SINES = tasks.noisy_sines_task(length=20, noise_std=0.05)
+
+
+def test_train_lowers_the_loss_on_noisy_sines():
+    model = gru_model(SINES)
+    batch = SINES.batch(256, seed=123)
+    before = nn.functional.mse_loss(model(batch.inputs), batch.targets).item()
+    history = train(model, SINES, steps=80, lr=2e-2, seed=0, progress=False)
+    with torch.no_grad():
+        after = nn.functional.mse_loss(model(batch.inputs), batch.targets).item()
+    assert after < 0.2 * before, f"held-out loss went from {before:.3f} to {after:.3f} only"
+    assert len(history.loss) == len(history.step) == len(history.seconds) == len(history.grad_norm) == 80
+    assert history.step == list(range(1, 81))
+    assert all(b >= a for a, b in zip(history.seconds, history.seconds[1:])) and history.seconds[-1] > 0
+    assert history.accuracy == [] and not history.diverged
+
+
+def test_train_is_reproducible_with_a_seed():
+    runs = {}
+    for name, seed in (("first", 7), ("again", 7), ("other", 8)):
+        model = gru_model(SINES)
+        runs[name] = (train(model, SINES, steps=15, seed=seed, progress=False).loss, model.state_dict())
+    assert runs["first"][0] == runs["again"][0]
+    assert all(torch.equal(runs["first"][1][k], runs["again"][1][k]) for k in runs["first"][1])
+    assert runs["first"][0] != runs["other"][0]
+
+
+def test_train_leaves_the_callers_torch_random_state_alone():
+    model = gru_model(SINES)
+    torch.manual_seed(3)
+    expected = torch.rand(3)
+    torch.manual_seed(3)
+    train(model, SINES, steps=3, seed=0, progress=False)
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_progress_false_prints_nothing_and_true_shows_a_bar(capfd):
+    train(gru_model(SINES), SINES, steps=3, seed=0, progress=False)
+    assert capfd.readouterr() == ("", "")
+    train(gru_model(SINES), SINES, steps=3, seed=0, progress=True)
+    assert "3/3" in capfd.readouterr().err
+
+
+def fixed_batch(inputs, targets):
+    """A task given as a callable that always returns the same batch."""
+    def sample(batch_size, seed):
+        return inputs, targets
+    return sample
+
+
+def test_sgd_step_matches_a_hand_computed_gradient_and_clip_bounds_it():
+    torch.manual_seed(0)
+    inputs, targets = torch.randn(6, 4, 1), torch.randn(4, 1)
+    model = gru_model(SINES)
+    model.readout = "last"
+    reference = copy.deepcopy(model)
+    loss = nn.functional.mse_loss(reference(inputs), targets)
+    gradients = torch.autograd.grad(loss, list(reference.parameters()))
+    norm = torch.sqrt(sum((g ** 2).sum() for g in gradients)).item()
+
+    unclipped = copy.deepcopy(model)
+    history = train(unclipped, fixed_batch(inputs, targets), steps=1, lr=0.1, optimizer="sgd", progress=False)
+    assert history.loss[0] == pytest.approx(loss.item(), rel=1e-6)
+    assert history.grad_norm[0] == pytest.approx(norm, rel=1e-5)
+    for before, after, g in zip(model.parameters(), unclipped.parameters(), gradients):
+        torch.testing.assert_close(after, before - 0.1 * g)
+
+    clip = norm / 10
+    train(model, fixed_batch(inputs, targets), steps=1, lr=1.0, optimizer="sgd", clip=clip, progress=False)
+    step = torch.sqrt(sum(((a - b) ** 2).sum() for a, b in zip(model.parameters(), reference.parameters())))
+    assert step.item() == pytest.approx(clip, rel=1e-4), "a clipped SGD step has length lr * clip"
+
+
+def test_accuracy_is_recorded_before_the_update():
+    task = tasks.memorisation_task("ABCAAB", window=4)
+    model = gru_model(task)
+    batch = task.batch(32, seed=0)
+    with torch.no_grad():
+        expected = (model(batch.inputs).argmax(-1) == batch.targets).float().mean().item()
+    history = train(model, fixed_batch(batch.inputs, batch.targets), steps=2, progress=False,
+                    loss_fn=task.loss, accuracy_fn=task.accuracy)
+    assert history.accuracy[0] == pytest.approx(expected)
+    assert len(history.accuracy) == 2
+
+
+def test_evaluation_runs_every_n_steps_and_after_the_last():
+    task = tasks.memorisation_task("ABCAAB", window=4)
+    history = train(gru_model(task), task, steps=20, eval_every=8, eval_batch_size=64, seed=0, progress=False)
+    assert history.eval_step == [8, 16, 20]
+    assert len(history.eval_loss) == len(history.eval_accuracy) == 3
+    assert all(0 <= a <= 1 for a in history.eval_accuracy + history.accuracy)
+
+
+def test_a_loss_that_is_not_finite_stops_training_without_touching_the_weights():
+    model = gru_model(SINES)
+    model.readout = "last"
+    weights = copy.deepcopy(model.state_dict())
+    sample = fixed_batch(torch.randn(5, 3, 1), torch.full((3, 1), float("nan")))
+    history = train(model, sample, steps=10, progress=False)
+    assert history.diverged and history.step == [1]
+    assert all(torch.equal(weights[k], v) for k, v in model.state_dict().items())
+
+
+@pytest.mark.parametrize("layer", [nn.GRU(3, 5), nn.LSTM(3, 5), rnnlab.GRU(3, 5)], ids=["nn.GRU", "nn.LSTM", "rnnlab.GRU"])
+def test_sequence_model_reads_out_the_last_step_or_every_step(layer):
+    torch.manual_seed(0)
+    inputs = torch.randn(7, 4, 3)
+    last, every = SequenceModel(layer, 2, readout="last"), SequenceModel(layer, 2, readout="all")
+    every.head.load_state_dict(last.head.state_dict())
+    outputs, _ = layer(inputs)
+    torch.testing.assert_close(last(inputs), outputs[-1] @ last.head.weight.T + last.head.bias)
+    assert every(inputs).shape == (7, 4, 2)
+    torch.testing.assert_close(every(inputs)[-1], last(inputs))
+
+
+def test_sequence_model_follows_batch_first():
+    torch.manual_seed(0)
+    layer = nn.GRU(3, 5, batch_first=True)
+    model = SequenceModel(layer, 2)
+    inputs = torch.randn(4, 7, 3)
+    torch.testing.assert_close(model(inputs), model.head(layer(inputs)[0][:, -1]))
+
+
+def test_history_steps_to_finds_the_first_step_reaching_a_threshold():
+    history = History(step=[1, 2, 3, 4], loss=[1.0, 0.5, 0.2, 0.3], accuracy=[0.1, 0.95, 0.8, 1.0],
+                      eval_step=[10, 20], eval_loss=[0.4, 0.1], eval_accuracy=[0.5, 0.9])
+    assert history.steps_to(0.5) == 2
+    assert history.steps_to(0.25, "loss") == 3
+    assert history.steps_to(0.05) is None
+    assert history.steps_to(0.9, "accuracy") == 2
+    assert history.steps_to(0.2, "eval_loss") == 20
+    assert history.steps_to(0.95, "eval_accuracy") is None
+    steps, values = history.values("eval_loss")
+    assert steps.tolist() == [10, 20] and values.tolist() == [0.4, 0.1]
+    with pytest.raises(ValueError, match="metric"):
+        history.steps_to(0.5, "grad_norm")
+    with pytest.raises(ValueError, match="accuracy was not recorded: the task has no accuracy"):
+        History(step=[1], loss=[1.0]).steps_to(0.5, "accuracy")
+    with pytest.raises(ValueError, match="without eval_every"):
+        History(step=[1], loss=[1.0]).steps_to(0.5, "eval_loss")
+
+
+@pytest.mark.parametrize("kwargs, error, name", [
+    ({"steps": 0}, ValueError, "steps"),
+    ({"steps": 2.5}, TypeError, "steps"),
+    ({"lr": -1.0}, ValueError, "lr"),
+    ({"clip": 0}, ValueError, "clip"),
+    ({"batch_size": 0}, ValueError, "batch_size"),
+    ({"optimizer": "adagrad"}, ValueError, "optimizer"),
+    ({"eval_every": 0}, ValueError, "eval_every"),
+    ({"seed": -1}, ValueError, "seed"),
+    ({"seed": 1.0}, TypeError, "seed"),
+    ({"progress": "no"}, TypeError, "progress"),
+    ({"task": 42}, TypeError, "task"),
+    ({"model": "gru"}, TypeError, "model"),
+])
+def test_bad_arguments_raise_errors_naming_them(kwargs, error, name):
+    arguments = {"model": gru_model(SINES), "task": SINES, "steps": 2, "progress": False, **kwargs}
+    with pytest.raises(error, match=name):
+        train(**arguments)
+
+
+def test_a_bare_recurrent_layer_is_refused_with_advice():
+    with pytest.raises(TypeError, match="SequenceModel"):
+        train(nn.GRU(1, 4), SINES, steps=1, progress=False)
+    with pytest.raises(ValueError, match="readout"):
+        SequenceModel(nn.GRU(1, 4), 1, readout="first")
