@@ -2,13 +2,17 @@
 
 The cells hold the equations (``rnnlab.cells``), the modules run them over sequences with
 a hand-written backward pass (``rnnlab.modules``, ``rnnlab.recurrence``), and
-``hidden_grad_norms`` / ``plot_grad_norms`` measure how gradients travel back in time.
+``hidden_grad_norms`` / ``plot_grad_norms`` measure how gradients travel back in time;
+``rnnlab.tasks`` generates seeded synthetic sequence tasks and ``train`` fits a model to one.
 """
 
+from . import tasks
 from .cells import gru_cell, lstm_cell, rnn_cell
 from .gradients import hidden_grad_norms
 from .modules import GRU, LSTM, RNN
 from .plotting import plot_grad_norms
+from .training import History, SequenceModel, train
 
-__all__ = ["rnn_cell", "gru_cell", "lstm_cell", "RNN", "GRU", "LSTM", "hidden_grad_norms", "plot_grad_norms"]
+__all__ = ["rnn_cell", "gru_cell", "lstm_cell", "RNN", "GRU", "LSTM", "hidden_grad_norms", "plot_grad_norms",
+           "tasks", "train", "History", "SequenceModel"]
 __version__ = "0.1.0"

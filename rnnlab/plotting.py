@@ -7,12 +7,14 @@ import numpy as np
 from ._checks import describe
 
 
-def plot_grad_norms(curves, ax=None, title=None):
+def plot_grad_norms(curves, ax=None, title=None, ylabel=r"$\|\mathrm{d}L/\mathrm{d}h_t\|$"):
     """Plot one or more ``‖∂L/∂h_t‖`` curves against t on a log scale; returns the Axes.
 
     ``curves`` maps a label to a 1-D array of shape (T,), or to a 2-D array (seeds, T),
     drawn as the median over seeds with a band from the smallest to the largest value.
-    A single array is accepted too and drawn without a label.
+    A single array is accepted too and drawn without a label. The default y label says
+    *total* derivative (d, not ∂), which is what :func:`rnnlab.hidden_grad_norms` returns;
+    pass ``ylabel`` for other curves, such as ``‖dL/dc_t‖``.
     """
     import matplotlib.pyplot as plt
 
@@ -34,7 +36,7 @@ def plot_grad_norms(curves, ax=None, title=None):
             ax.plot(np.arange(array.shape[0]), array, label=label)
     ax.set_yscale("log")
     ax.set_xlabel("time step t")
-    ax.set_ylabel(r"$\|\partial L / \partial h_t\|$")
+    ax.set_ylabel(ylabel)
     if title:
         ax.set_title(title)
     if any(label is not None for label in curves):
