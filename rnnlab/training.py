@@ -1,8 +1,8 @@
 """A small seeded training loop for sequence models, and what it records.
 
-    task = rnnlab.tasks.adding_problem_task(length=50)
-    model = rnnlab.SequenceModel(rnnlab.GRU(task.input_size, 32), task.output_size)
-    history = rnnlab.train(model, task, steps=500, lr=1e-2, seed=0, eval_every=50)
+    task = rnnlab.tasks.adding_problem_task(length=20, vary_length=False)
+    model = rnnlab.SequenceModel(rnnlab.LSTM(task.input_size, 32), task.output_size)
+    history = rnnlab.train(model, task, steps=3000, lr=1e-3, seed=0, eval_every=600)
     history.steps_to(0.9, "eval_accuracy")  # first evaluation with 90 % solved, or None
 
 :func:`train` draws a fresh batch at every step, takes one optimiser step (Adam by
@@ -163,7 +163,7 @@ def _check_positive_number(name: str, value) -> float:
     return float(value)
 
 
-def train(model: nn.Module, task, *, steps: int, lr: float = 1e-2, batch_size: int = 32,
+def train(model: nn.Module, task, *, steps: int, lr: float = 1e-3, batch_size: int = 32,
           optimizer="adam", clip: float | None = None, loss_fn=None, accuracy_fn=None,
           eval_every: int | None = None, eval_batch_size: int = 256, seed: int = 0,
           progress: bool = True) -> History:
