@@ -45,7 +45,7 @@ test: $(STAMP) system-deps book
 	$(BIN)/python -m pytest
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not browser and not slow"
+	$(BIN)/python -m pytest -m "not browser and not slow and not book"
 
 benchmarks: $(STAMP)
 	$(BIN)/python benchmarks/modules.py
