@@ -1,0 +1,1 @@
+"""Helpers of tests/test_journeys.py: servers, the browser, the notebook UI and the course copy."""

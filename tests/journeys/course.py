@@ -1,0 +1,133 @@
+"""A throw-away copy of the course, the real nbgrader commands run in it, and its gradebook.
+
+The journeys never write into the repository: `copy_course` copies what an instructor's
+course folder holds (``nbgrader_config.py``, ``solutions/``, ``exercises/``) into a
+temporary folder, and every server, nbgrader command and gradebook lives there.
+
+The reference answers come from the instructor's notebooks
+(``solutions/<a>/<a>.ipynb``): a solution cell with its ``### BEGIN SOLUTION`` /
+``### END SOLUTION`` lines removed is exactly what a student who solved the task has in
+that cell of the released notebook.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+from .servers import jupyter_env, venv_bin
+
+ROOT = Path(__file__).resolve().parents[2]
+COURSE_FILES = ("nbgrader_config.py",)
+COURSE_FOLDERS = ("solutions", "exercises")
+NBGRADER_TIMEOUT = 600  # seconds for one command; a notebook's cells have their own limit (nbgrader_config.py)
+SOLUTION_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
+
+
+def copy_course(destination: Path) -> Path:
+    """Copy the course folder's nbgrader files into ``destination`` (created) and return it."""
+    destination.mkdir(parents=True, exist_ok=True)
+    for name in COURSE_FILES:
+        shutil.copy2(ROOT / name, destination / name)
+    for name in COURSE_FOLDERS:
+        shutil.copytree(ROOT / name, destination / name,
+                        ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+    return destination
+
+
+def assignments(course: Path) -> list[str]:
+    """The assignments of the course: the folders of ``solutions/``."""
+    return sorted(p.name for p in (course / "solutions").iterdir() if p.is_dir())
+
+
+def nbgrader(course: Path, *args: str, home: Path) -> str:
+    """Run ``nbgrader <args>`` in ``course`` (venv's bin on PATH for alembic); return its output.
+
+    A non-zero exit fails with the command's output: nbgrader deletes the autograded
+    notebook of a failed run but keeps an older score, so the exit status must be checked.
+    """
+    command = [str(venv_bin() / "nbgrader"), *args]
+    result = subprocess.run(command, cwd=course, env=jupyter_env(home), stdin=subprocess.DEVNULL,
+                            capture_output=True, text=True, timeout=NBGRADER_TIMEOUT)
+    output = result.stdout + result.stderr
+    if result.returncode != 0:
+        raise AssertionError(f"`nbgrader {' '.join(args)}` exited with {result.returncode}:\n{output[-4000:]}")
+    return output
+
+
+def _nbgrader_meta(cell) -> dict:
+    return cell.get("metadata", {}).get("nbgrader", {})
+
+
+def reference_answers(source_notebook: Path) -> dict[str, str]:
+    """grade_id -> what a student who solved that answer cell has in it (code or written)."""
+    notebook = nbformat.read(source_notebook, as_version=4)
+    answers = {}
+    for cell in notebook.cells:
+        meta = _nbgrader_meta(cell)
+        if meta.get("solution"):
+            lines = cell.source.splitlines()
+            answers[meta["grade_id"]] = "\n".join(line for line in lines if line.strip() not in SOLUTION_MARKERS)
+    if not answers:
+        raise ValueError(f"{source_notebook} has no solution cell")
+    return answers
+
+
+def visible_tests(source_notebook: Path) -> dict[str, float]:
+    """grade_id -> points of the autograded test cells a student sees (no hidden tests in them)."""
+    notebook = nbformat.read(source_notebook, as_version=4)
+    return {meta["grade_id"]: meta["points"] for cell in notebook.cells
+            if cell.cell_type == "code" and (meta := _nbgrader_meta(cell)).get("grade")
+            and "BEGIN HIDDEN TESTS" not in cell.source}
+
+
+def answer_cell_sources(notebook_path: Path) -> dict[str, str]:
+    """grade_id -> the current source of each answer cell of a (student's) notebook."""
+    notebook = nbformat.read(notebook_path, as_version=4)
+    return {meta["grade_id"]: cell.source for cell in notebook.cells if (meta := _nbgrader_meta(cell)).get("solution")}
+
+
+def answered_release(course: Path, assignment: str) -> nbformat.NotebookNode:
+    """The released notebook of ``assignment`` with every answer cell holding the reference answer."""
+    release = nbformat.read(course / "exercises" / assignment / f"{assignment}.ipynb", as_version=4)
+    answers = reference_answers(course / "solutions" / assignment / f"{assignment}.ipynb")
+    for cell in release.cells:
+        meta = _nbgrader_meta(cell)
+        if meta.get("solution"):
+            cell.source = answers[meta["grade_id"]]
+    return release
+
+
+def submit(course: Path, assignment: str, student: str, notebook: Path | nbformat.NotebookNode) -> Path:
+    """Place a student's notebook where nbgrader collects it: submitted/<student>/<a>/<a>.ipynb."""
+    target = course / "submitted" / student / assignment / f"{assignment}.ipynb"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(notebook, Path):
+        shutil.copy2(notebook, target)
+    else:
+        nbformat.write(notebook, target)
+    return target
+
+
+@dataclass(frozen=True)
+class Grade:
+    """One graded cell of a submission as the gradebook stores it."""
+
+    score: float
+    max_score: float
+    auto_score: float | None
+    manual_score: float | None
+
+
+def gradebook_grades(course: Path, assignment: str, student: str) -> dict[str, Grade]:
+    """grade_id -> :class:`Grade` of ``student``'s submission of ``assignment`` (one notebook)."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+        submission = gradebook.find_submission_notebook(assignment, assignment, student)
+        return {grade.name: Grade(grade.score, grade.max_score, grade.auto_score, grade.manual_score)
+                for grade in submission.grades}

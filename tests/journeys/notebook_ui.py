@@ -1,0 +1,122 @@
+"""What a student does with a notebook in JupyterLab 4 or Notebook 7, done through the page.
+
+Both front ends show a notebook with the same widgets (``.jp-Notebook``, ``.jp-CodeCell``,
+CodeMirror 6 editors, a menu bar with Run ▸ Run All Cells), so one set of helpers serves
+both. The kernel's state is read from the server's ``/api/sessions`` (the toolbar shows
+"idle" before any kernel exists); everything a test asserts about results is read from
+the page.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .servers import Server, wait_until
+
+KERNEL_TIMEOUT = 180   # s: kernel start and `import torch` on a loaded machine
+RUN_ALL_TIMEOUT = 300  # s: every cell of an exercise notebook
+SAVE_TIMEOUT = 60      # s
+
+
+def notebook_url(server: Server, path: str) -> str:
+    """Where a student opens ``path`` (relative to the server's root) in this front end."""
+    prefix = "lab/tree" if server.kind == "lab" else "notebooks"
+    return server.url(f"{prefix}/{path}")
+
+
+def page_sleep(page):
+    """A sleep (in seconds) that keeps Playwright serving its events while a test polls."""
+    return lambda seconds: page.wait_for_timeout(seconds * 1000)
+
+
+def kernel_state(server: Server, path: str) -> str | None:
+    """The execution state of the kernel of the notebook at ``path``, or None when it has none."""
+    for session in server.api("api/sessions"):
+        if session.get("path") == path and session.get("kernel"):
+            return session["kernel"].get("execution_state")
+    return None
+
+
+def open_notebook(page, server: Server, path: str) -> None:
+    """Open ``path`` and wait (bounded) until its cells are shown and its kernel is idle."""
+    page.goto(notebook_url(server, path))
+    page.locator(".jp-Notebook .jp-CodeCell").first.wait_for(state="visible")
+    wait_until(lambda: kernel_state(server, path) == "idle", KERNEL_TIMEOUT,
+               f"the kernel of {path} to start and be idle", sleep=page_sleep(page))
+
+
+def menu(page, title: str, command: str) -> None:
+    """Choose a menu bar entry, e.g. ``menu(page, "Run", "runmenu:run-all")``."""
+    page.locator(".lm-MenuBar-item", has_text=re.compile(f"^{re.escape(title)}$")).click()
+    page.locator(f'.lm-Menu-item[data-command="{command}"]').click()
+
+
+def prompts(page) -> list[str]:
+    """The execution prompts of the code cells, in order: "[ ]:", "[*]:", "[3]:", ..."""
+    return [text.strip() for text in page.locator(".jp-Notebook .jp-CodeCell .jp-InputArea-prompt").all_inner_texts()]
+
+
+def run_all(page, server: Server, path: str) -> None:
+    """Run ▸ Run All Cells, then wait (bounded) until no cell is queued or running and the kernel is idle.
+
+    After an error the front end stops: the cells below it keep an empty prompt.
+    """
+    before = prompts(page)
+    menu(page, "Run", "runmenu:run-all")
+
+    def finished():
+        now = prompts(page)
+        return now != before and not any("*" in p for p in now) and kernel_state(server, path) == "idle"
+
+    # Twice in a row: the kernel is briefly idle between two cells.
+    wait_until(lambda: finished() and (page.wait_for_timeout(500) or finished()), RUN_ALL_TIMEOUT,
+               f"Run All Cells of {path} to finish", sleep=page_sleep(page))
+
+
+@dataclass
+class CodeCell:
+    """A code cell as the page shows it."""
+
+    locator: object
+    prompt: str
+    source: str
+    output: str
+    has_error: bool
+
+
+def code_cells(page) -> list[CodeCell]:
+    """Every code cell of the open notebook, read from the page."""
+    cells = []
+    for locator in page.locator(".jp-Notebook .jp-CodeCell").all():
+        cells.append(CodeCell(
+            locator=locator,
+            prompt=locator.locator(".jp-InputArea-prompt").inner_text().strip(),
+            source=locator.locator(".cm-content").inner_text(),
+            output=locator.locator(".jp-OutputArea").inner_text() if locator.locator(".jp-OutputArea").count() else "",
+            has_error=locator.locator('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]').count() > 0,
+        ))
+    return cells
+
+
+def cell_containing(page, text: str) -> CodeCell:
+    """The one code cell whose source contains ``text``; fails when there is none or several."""
+    found = [cell for cell in code_cells(page) if text in cell.source]
+    assert len(found) == 1, f"expected one code cell containing {text!r} on the page, found {len(found)}"
+    return found[0]
+
+
+def replace_source(page, cell: CodeCell, text: str) -> None:
+    """Select everything in the cell's editor and paste ``text`` (typing would auto-indent)."""
+    cell.locator.scroll_into_view_if_needed()
+    cell.locator.locator(".cm-content").click()
+    page.keyboard.press("Control+a")
+    page.keyboard.insert_text(text)
+    page.keyboard.press("Escape")  # back to command mode, as after editing
+
+
+def save(page, server: Server, path: str, expected) -> None:
+    """Control+s, then wait (bounded) until the file on disk satisfies ``expected(file_path)``."""
+    page.keyboard.press("Control+s")
+    wait_until(lambda: expected(server.root / path), SAVE_TIMEOUT, f"{path} to be saved",
+               sleep=page_sleep(page))
