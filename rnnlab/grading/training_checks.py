@@ -1,0 +1,215 @@
+"""The checks of assignment gru_vs_lstm: a parameter budget, training runs, their summary.
+
+Training results vary with the seed and the machine, so these checks grade what a run
+must satisfy whatever it learned: the model is the cell asked for at the largest hidden
+size within the budget, training ran for the budget's steps on the task (its first loss
+is that of an untrained classifier), every seed gives its own run, and the same seed
+gives the same run again. Parameter counts come from real ``torch.nn`` modules.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from .running import call_quietly, explain_exception
+
+CELLS = ("gru", "lstm")
+
+
+def _recurrent_class(cell):
+    return {"gru": torch.nn.GRU, "lstm": torch.nn.LSTM}[cell]
+
+
+def model_parameters(cell, input_size, output_size, hidden_size):
+    """Parameters of a ``cell`` layer of ``hidden_size`` units plus a linear read-out, counted on torch.nn modules."""
+    with torch.random.fork_rng(devices=[]):
+        layer = _recurrent_class(cell)(input_size, hidden_size)
+        head = torch.nn.Linear(hidden_size, output_size)
+    return sum(p.numel() for p in layer.parameters()) + sum(p.numel() for p in head.parameters())
+
+
+def largest_hidden_size(cell, input_size, output_size, budget):
+    """The largest hidden size whose model has at most ``budget`` parameters (0 if none fits)."""
+    hidden = 0
+    while model_parameters(cell, input_size, output_size, hidden + 1) <= budget:
+        hidden += 1
+    return hidden
+
+
+def _mistaken_count(cell, input_size, output_size, hidden, *, gates=None, biases=2, head=True):
+    gates = gates or {"gru": 3, "lstm": 4}[cell]
+    layer = gates * (hidden * (input_size + hidden) + biases * hidden)
+    return layer + (hidden * output_size + output_size if head else 0)
+
+
+_SIZE_MISTAKES = (
+    (dict(gates="swapped"), "the gate counts are swapped: a GRU layer has 3 blocks of weights (r, z, n), "
+                            "an LSTM layer 4 (i, f, g, o)."),
+    (dict(biases=1), "you counted one bias vector per block: torch.nn has two, bias_ih and bias_hh."),
+    (dict(head=False), "the read-out is missing from the count: the budget covers the linear layer too, "
+                       "hidden_size × output_size weights plus output_size biases."),
+    (dict(over_budget=True), "off by one: your hidden size is the smallest one *over* the budget; return the "
+                             "largest one whose model fits (at most budget parameters)."),
+)
+
+
+def _size_with_mistake(cell, input_size, output_size, budget, flags):
+    if flags.get("over_budget"):
+        return largest_hidden_size(cell, input_size, output_size, budget) + 1
+    if flags.get("gates") == "swapped":
+        flags = dict(gates={"gru": 4, "lstm": 3}[cell])
+    hidden = 0
+    while _mistaken_count(cell, input_size, output_size, hidden + 1, **flags) <= budget:
+        hidden += 1
+    return hidden
+
+
+_BUDGET_VISIBLE = (("gru", 8, 4, 1500), ("lstm", 8, 4, 1500))
+_BUDGET_HIDDEN = (("gru", 2, 1, 300), ("lstm", 2, 1, 10_000), ("gru", 30, 10, 5000), ("lstm", 1, 1, 40))
+
+
+def check_hidden_size_for_budget(hidden_size_for_budget, hidden=False):
+    """``hidden_size_for_budget(cell, input_size, output_size, budget)`` against counts of torch.nn modules."""
+    sizes = _BUDGET_VISIBLE + (_BUDGET_HIDDEN if hidden else ())
+    for args in sizes:
+        call = "hidden_size_for_budget({!r}, {}, {}, {})".format(*args)
+        try:
+            got = call_quietly(hidden_size_for_budget, args)
+        except Exception as exc:  # a student's error of any kind becomes a message
+            raise AssertionError(explain_exception("hidden_size_for_budget", exc, call)) from None
+        expected = largest_hidden_size(*args)
+        if isinstance(got, bool) or not isinstance(got, (int, np.integer)):
+            raise AssertionError(f"{call} returned {got!r}; expected a whole number (an int)")
+        if got == expected:
+            continue
+        message = (f"{call} returned {got}; the largest hidden size that fits is {expected} "
+                   f"({model_parameters(*args[:3], expected)} parameters; {expected + 1} units would need "
+                   f"{model_parameters(*args[:3], expected + 1)}).")
+        for flags, explanation in _SIZE_MISTAKES:
+            if _size_with_mistake(*args, flags) == got:
+                message += f"\nYour answer is exactly what this mistake gives: {explanation}"
+                break
+        raise AssertionError(message)
+    print(f"OK: hidden_size_for_budget agrees with torch.nn's parameter counts on {len(sizes)} budgets"
+          f"{', the hidden ones included' if hidden else ''}.")
+
+
+def _check_run(cell, seed, run, task, budget, steps, eval_every):
+    where = f"runs[{cell!r}] for seed {seed}"
+    if not isinstance(run, (tuple, list)) or len(run) != 2:
+        raise AssertionError(f"{where} must be the pair (model, history) that train_cell returns; got {type(run).__name__}")
+    model, history = run
+    recurrent = getattr(model, "recurrent", None)
+    if not isinstance(model, torch.nn.Module) or recurrent is None:
+        raise AssertionError(f"{where}: the model must be an rnnlab SequenceModel (a recurrent layer and a read-out); "
+                             f"got {type(model).__name__}")
+    kind = getattr(recurrent, "mode", type(recurrent).__name__).upper()
+    if cell.upper() not in kind:
+        raise AssertionError(f"{where}: the recurrent layer is {type(recurrent).__name__}; train_cell({cell!r}, ...) "
+                             f"must build a {cell.upper()}.")
+    if getattr(recurrent, "input_size", None) != task.input_size:
+        raise AssertionError(f"{where}: the layer reads {getattr(recurrent, 'input_size', None)} inputs per step; "
+                             f"the task has {task.input_size} (TASK.input_size).")
+    count = sum(p.numel() for p in model.parameters())
+    expected_hidden = largest_hidden_size(cell, task.input_size, task.output_size, budget)
+    if count > budget:
+        raise AssertionError(f"{where}: the model has {count} parameters, over the budget of {budget}.")
+    if recurrent.hidden_size != expected_hidden:
+        raise AssertionError(f"{where}: hidden size {recurrent.hidden_size}; the largest that fits the budget of "
+                             f"{budget} parameters is {expected_hidden} (use hidden_size_for_budget).")
+    if not hasattr(history, "loss") or not hasattr(history, "eval_accuracy"):
+        raise AssertionError(f"{where}: the history must be what rnnlab.train returns; got {type(history).__name__}")
+    if getattr(history, "diverged", False):
+        raise AssertionError(f"{where}: training diverged (a loss that is not finite); keep the learning rate LR.")
+    if len(history.loss) != steps:
+        raise AssertionError(f"{where}: {len(history.loss)} training steps recorded; the budget is STEPS = {steps}.")
+    wanted_evals = list(range(eval_every, steps + 1, eval_every))
+    if wanted_evals[-1] != steps:
+        wanted_evals.append(steps)
+    if list(history.eval_step) != wanted_evals:
+        raise AssertionError(f"{where}: evaluated at steps {list(history.eval_step)[:8]}…; pass eval_every=EVAL_EVERY "
+                             f"to rnnlab.train so that it evaluates every {eval_every} steps.")
+    chance = math.log(task.output_size)
+    if not abs(history.loss[0] - chance) < 0.3:
+        raise AssertionError(f"{where}: the first loss is {history.loss[0]:.3f}; an untrained classifier of "
+                             f"{task.output_size} classes starts near ln {task.output_size} = {chance:.3f}. "
+                             "Train a fresh model on TASK.")
+
+
+def check_training_runs(runs, train_cell, *, task, budget, steps, seeds, eval_every, hidden=False):
+    """What ``train_cell`` returned for every cell and seed, and (hidden) that a seed reproduces its run."""
+    if not isinstance(runs, dict) or sorted(runs) != sorted(CELLS):
+        raise AssertionError(f"runs must be a dict with the keys 'gru' and 'lstm'; got {type(runs).__name__}"
+                             + (f" with keys {sorted(runs)}" if isinstance(runs, dict) else ""))
+    for cell in CELLS:
+        if len(runs[cell]) != len(seeds):
+            raise AssertionError(f"runs[{cell!r}] holds {len(runs[cell])} runs; expected one per seed in SEEDS = {seeds}.")
+        for seed, run in zip(seeds, runs[cell]):
+            _check_run(cell, seed, run, task, budget, steps, eval_every)
+        curves = {tuple(run[1].loss) for run in runs[cell]}
+        if len(curves) < len(seeds):
+            raise AssertionError(f"two seeds of runs[{cell!r}] gave identical training: use the seed both to build "
+                                 "the model (torch.manual_seed(seed)) and in rnnlab.train(..., seed=seed).")
+    if hidden:
+        cell, seed = CELLS[0], seeds[0]
+        try:
+            again = call_quietly(train_cell, (cell, seed))
+        except Exception as exc:  # a student's error of any kind becomes a message
+            raise AssertionError(explain_exception("train_cell", exc, f"({cell!r}, {seed})")) from None
+        first = runs[cell][0]
+        if not isinstance(again, (tuple, list)) or len(again) != 2 or list(again[1].loss) != list(first[1].loss):
+            initial_same = (isinstance(again, (tuple, list)) and len(again) == 2
+                            and isinstance(again[0], torch.nn.Module)
+                            and all(torch.equal(a, b) for a, b in zip(again[0].state_dict().values(),
+                                                                       first[0].state_dict().values())))
+            raise AssertionError(
+                f"train_cell({cell!r}, {seed}) run again does not repeat the first run: "
+                + ("the models end equal but the recorded losses differ." if initial_same else
+                   "seed torch's random numbers with torch.manual_seed(seed) right before building the model, "
+                   "so that the same seed gives the same initial weights, and pass seed=seed to rnnlab.train."))
+    print(f"OK: {sum(len(r) for r in runs.values())} runs have the right model, budget, steps and seeds"
+          f"{', and a seed repeats its run' if hidden else ''}.")
+
+
+def _first_step(history, threshold):
+    for step, accuracy in zip(history.eval_step, history.eval_accuracy):
+        if accuracy >= threshold:
+            return int(step)
+    return None
+
+
+def check_steps_to_solve(steps_to_solve, runs, threshold=0.9, hidden=False):
+    """``steps_to_solve(runs, threshold)``: per cell, the first evaluation step at or above ``threshold``, per seed."""
+    thresholds = (threshold,) + ((0.5, 0.3, 1.01) if hidden else ())
+    for level in thresholds:
+        expected = {cell: [_first_step(run[1], level) for run in runs[cell]] for cell in runs}
+        try:
+            got = call_quietly(steps_to_solve, (runs, level))
+        except Exception as exc:  # a student's error of any kind becomes a message
+            raise AssertionError(explain_exception("steps_to_solve", exc, f"(runs, {level})")) from None
+        if not isinstance(got, dict):
+            raise AssertionError(f"steps_to_solve(runs, {level}) must return a dict; got {type(got).__name__}")
+        got = {cell: [None if s is None else int(s) for s in got.get(cell, [])] for cell in expected}
+        if got == expected:
+            continue
+        message = f"steps_to_solve(runs, {level}) returned {got}; expected {expected}."
+        training = {cell: [next((s for s, a in zip(r[1].step, r[1].accuracy) if a >= level), None)
+                           for r in runs[cell]] for cell in runs}
+        last = {cell: [int(r[1].eval_step[-1]) if r[1].eval_accuracy[-1] >= level else None for r in runs[cell]]
+                for cell in runs}
+        strict = {cell: [next((int(s) for s, a in zip(r[1].eval_step, r[1].eval_accuracy) if a > level), None)
+                         for r in runs[cell]] for cell in runs}
+        if got == training:
+            message += ("\nYour answer is exactly what this mistake gives: you used the training accuracy "
+                        "(history.accuracy, one noisy batch per step); use the evaluation accuracy, "
+                        "history.eval_accuracy at history.eval_step.")
+        elif got == last:
+            message += ("\nYour answer is exactly what this mistake gives: you looked at the last evaluation only; "
+                        "return the *first* evaluation step that reached the threshold.")
+        elif got == strict:
+            message += "\nYour answer is exactly what this mistake gives: 'reached' means accuracy >= threshold, not >."
+        raise AssertionError(message)
+    print(f"OK: steps_to_solve is right for {len(thresholds)} threshold(s){', the hidden ones included' if hidden else ''}.")
