@@ -1,0 +1,77 @@
+"""Instructor commands: ``python -m rnnlab.grading autograde|feedback <assignment> [options]``.
+
+``autograde`` grades every submission under ``submitted/<student>/<assignment>/`` with
+nbgrader's autograde, in parallel, sandboxed, with an outer time limit per notebook and
+the outside check, then prints the report (also written as CSV and JSON). Exit status:
+0 when every submission was graded (flagged ones included: their score stands), 1 when
+some could not be graded, 2 for a usage or set-up error.
+
+``feedback`` writes nbgrader's HTML feedback without the hidden tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+EXIT_ALL_GRADED, EXIT_NOT_ALL_GRADED, EXIT_USAGE = 0, 1, 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m rnnlab.grading", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    grade = commands.add_parser("autograde", help="grade every submission of an assignment")
+    grade.add_argument("assignment")
+    grade.add_argument("--course", default=".", help="course directory (default: the current one)")
+    grade.add_argument("--student", action="append", help="grade only this student (repeatable)")
+    grade.add_argument("--jobs", type=int, default=None, help="submissions graded at once (default: CPU cores)")
+    grade.add_argument("--timeout", type=float, default=None, help="seconds per notebook, all included (default 600)")
+    grade.add_argument("--cell-timeout", type=float, default=None,
+                       help="seconds per cell (default: the course's Execute.timeout, else 60)")
+    grade.add_argument("--memory", type=int, default=None, help="MiB of address space per student process (default 3072)")
+    grade.add_argument("--no-sandbox", action="store_true", help="run without bubblewrap even where it exists")
+    grade.add_argument("--keep-scratch", action="store_true", help="keep each job's scratch folder and logs")
+    grade.add_argument("--report", default=None,
+                       help="report path without extension (default: <autograded>/grading-report-<assignment>)")
+    feedback = commands.add_parser("feedback", help="nbgrader feedback without hidden tests")
+    feedback.add_argument("assignment")
+    feedback.add_argument("--course", default=".")
+    feedback.add_argument("--student", action="append")
+    return parser
+
+
+def _autograde(args) -> int:
+    from . import report
+    from .runner import DEFAULT_TIMEOUT, Runner
+    from .sandbox import Limits, missing_warning
+
+    limits = Limits(memory_mb=args.memory) if args.memory else Limits()
+    runner = Runner(args.course, args.assignment, students=args.student, jobs=args.jobs,
+                    timeout=args.timeout or DEFAULT_TIMEOUT, cell_timeout=args.cell_timeout, limits=limits,
+                    use_bwrap=False if args.no_sandbox else None, keep_scratch=args.keep_scratch,
+                    log=lambda line: print(line, file=sys.stderr, flush=True))
+    outcomes = runner.run()
+    warning = None if runner.sandbox.isolated else missing_warning()
+    print(report.table(outcomes, warning))
+    stem = args.report or str(runner.course.folder("autograded") / f"grading-report-{args.assignment}")
+    Path(stem).parent.mkdir(parents=True, exist_ok=True)
+    print("report written to " + " and ".join(report.write(outcomes, stem)))
+    return EXIT_ALL_GRADED if all(o.status != "failed" for o in outcomes) else EXIT_NOT_ALL_GRADED
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "autograde":
+            return _autograde(args)
+        from .feedback import generate
+
+        return EXIT_ALL_GRADED if generate(args.course, args.assignment, args.student) == 0 else EXIT_NOT_ALL_GRADED
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,228 @@
+"""Grading one student's submission, in its own forked process with its own scratch folder.
+
+A job (1) checks what was submitted: the expected notebook names, files that parse as
+notebooks, locked cells as released (:mod:`rnnlab.grading.tamper`); (2) runs nbgrader's
+autograde for this student alone, in process, on a private copy of the course: a copy of
+the gradebook, the submission, the course's config plus the grading overrides, and the
+sandboxed kernel (:mod:`rnnlab.grading.sandbox`); (3) reads the scores nbgrader saved
+and how it ended (a dead kernel, a timeout, ...); (4) runs the outside check
+(:mod:`rnnlab.grading.outside`). It returns a plain dict; the runner merges it into the
+course's gradebook, so jobs running side by side never write the same database.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+from nbgrader.api import Gradebook
+from nbgrader.apps.autogradeapp import AutogradeApp
+from nbgrader.preprocessors import ClearHiddenTests
+from traitlets.config import Config
+
+from . import outside, tamper
+from .course import working_directory
+
+MAX_NOTEBOOK_BYTES = 50 * 1024 * 1024
+
+# How nbgrader's log says a notebook could not be graded, first match wins.
+_FAILURES = (
+    ("kernel did not start", ("before replying to kernel_info", "Kernel didn't respond", "NoSuchKernel")),
+    ("dead kernel", ("DeadKernelError", "Kernel died")),
+    ("timeout", ("CellTimeoutError", "Timeout waiting for", "UnresponsiveKernelError", "timed out")),
+    ("tampered cells", ("add_missing_grade_cells", "Inconsistent checksums", "overwritecells")),
+)
+
+
+@dataclass
+class Job:
+    """What one job needs; built by the runner before it forks."""
+
+    student: str
+    assignment: str
+    submitted: Path
+    notebooks: list
+    cells: dict          # notebook -> grade_id -> gradebook facts (Course.source_cells)
+    releases: dict       # notebook -> release NotebookNode or None
+    course_root: Path
+    source_dir: Path     # the course's source folder, resolved
+    source_setting: str  # CourseDirectory.source_directory as configured
+    template_db: Path
+    workdir: Path
+    sandbox: object
+    cell_timeout: float
+    config: Config = field(default_factory=Config)
+
+
+class Failed(Exception):
+    """The submission cannot be graded: ``reason`` is one of the report's categories."""
+
+    def __init__(self, reason, detail=""):
+        super().__init__(f"{reason}: {detail}")
+        self.reason, self.detail = reason, detail
+
+
+def _read_notebook(path: Path, name: str):
+    size = path.stat().st_size
+    if size > MAX_NOTEBOOK_BYTES:
+        raise Failed("not a notebook", f"{name}.ipynb is {size / 1e6:.0f} MB, over the {MAX_NOTEBOOK_BYTES >> 20} MiB limit")
+    try:
+        notebook = nbformat.read(str(path), as_version=4)
+        nbformat.validate(notebook)
+    except Exception as exc:  # NotJSONError, ValidationError, UnicodeDecodeError, ...: all mean the same here
+        raise Failed("not a notebook", f"{name}.ipynb cannot be read as a notebook: "
+                     f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}") from None
+    return notebook
+
+
+def preflight(job: Job, hide_tests) -> tuple[dict, list]:
+    """The submission's notebooks (metadata restored) and the tamper findings, or :class:`Failed`."""
+    present = sorted(p.name for p in job.submitted.glob("*.ipynb"))
+    notebooks, findings = {}, []
+    for name in job.notebooks:
+        path = job.submitted / f"{name}.ipynb"
+        if not path.is_file() or path.is_symlink():
+            raise Failed("wrong file name", f"expected {name}.ipynb; found {', '.join(present) or 'no notebook'}")
+        notebook = _read_notebook(path, name)
+        findings += [f"{name}: {f}" for f in tamper.examine(notebook, job.cells[name], hide_tests, job.releases[name])]
+        notebooks[name] = notebook
+    return notebooks, findings
+
+
+def _lay_out(job: Job, notebooks: dict) -> Path:
+    """A private course folder: gradebook copy, this submission only, the source folder linked."""
+    course = job.workdir / "course"
+    submitted = course / "submitted" / job.student / job.assignment
+    submitted.mkdir(parents=True)
+    shutil.copyfile(job.template_db, course / "gradebook.db")
+    for item in job.submitted.iterdir():
+        # Regular files only: a symlink could make nbgrader copy any host file next to the kernel.
+        if item.is_file() and not item.is_symlink() and item.suffix != ".ipynb":
+            shutil.copyfile(item, submitted / item.name)
+    for name, notebook in notebooks.items():
+        nbformat.write(notebook, str(submitted / f"{name}.ipynb"))
+    if not os.path.isabs(job.source_setting):  # nbgrader copies the source folder's other files
+        link = course / job.source_setting
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(job.source_dir, target_is_directory=True)
+    return course
+
+
+def _overrides(job: Job, course: Path, runtime: Path) -> Config:
+    """The course's config as nbgrader reads it, plus what this command changes, for autograde only."""
+    from nbconvert.preprocessors import ClearMetadataPreprocessor
+    from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, Execute, IgnorePattern,
+                                        LimitOutput, SaveAutoGrades)
+
+    from .outputs import LimitOutputSize, StderrIsNotFailure
+
+    config = Config()
+    config.Execute.timeout = int(job.cell_timeout)
+    config.Execute.shutdown_kernel = "immediate"
+    config.Execute.interrupt_on_timeout = True
+    config.OverwriteCells.add_missing_cells = True
+    config.Autograde.autograde_preprocessors = [
+        Execute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, LimitOutputSize, StderrIsNotFailure,
+        SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
+    for key, value in job.sandbox.kernel_config(runtime).items():
+        section, name = key.split(".")
+        config[section][name] = value
+    return config
+
+
+class _Collect(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.lines = []
+
+    def emit(self, record):
+        self.lines.append(self.format(record))
+
+
+def run_nbgrader(job: Job, course: Path) -> str:
+    """Run nbgrader's autograde for this student on the private course; return its warnings and errors."""
+    runtime = job.workdir / "run"
+    runtime.mkdir()
+    os.environ.update({"JUPYTER_PATH": str(job.workdir / "jupyter"), "TMPDIR": str(runtime),
+                       "JUPYTER_RUNTIME_DIR": str(runtime)})
+    tempfile.tempdir = str(runtime)  # jupyter_client writes the connection file here; the sandbox sees it
+    autograded = course / "autograded" / job.student / job.assignment
+    autograded.mkdir(parents=True)
+    job.sandbox.write_kernelspec(job.workdir / "jupyter", autograded, runtime)
+    collect = _Collect()
+    collect.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    with working_directory(job.course_root):
+        app = AutogradeApp()
+        app.initialize([job.assignment, "--student", job.student, "--force",
+                        f"--CourseDirectory.root={course}", f"--CourseDirectory.db_url=sqlite:///{course}/gradebook.db"])
+        app.update_config(_overrides(job, course, runtime))
+        app.log.addHandler(collect)
+        try:
+            app.start()
+            status = 0
+        except SystemExit as exc:
+            status = exc.code
+    log = "\n".join(collect.lines)
+    if status not in (0, None):
+        for reason, signs in _FAILURES:
+            if any(sign in log for sign in signs):
+                raise Failed(reason, _last_error(log))
+        raise Failed("nbgrader error", _last_error(log))
+    return log
+
+
+def _last_error(log: str) -> str:
+    lines = [line.strip() for line in log.splitlines() if line.strip()]
+    errors = [line for line in lines if "Error" in line or "error" in line]
+    return (errors or lines or ["no message"])[-1][:300]
+
+
+def _timed_out_cells(notebook) -> list:
+    return [cell.metadata.get("nbgrader", {}).get("grade_id") or f"cell {i}"
+            for i, cell in enumerate(notebook.cells) if cell.cell_type == "code"
+            and any(o.output_type == "error" and o.get("ename") == "CellTimeoutError" for o in cell.outputs)]
+
+
+def in_kernel_scores(job: Job, course: Path, name: str) -> dict:
+    """Scores (grade_id -> [auto_score, max_score]), comments and late penalty nbgrader saved privately."""
+    with Gradebook(f"sqlite:///{course}/gradebook.db") as gb:
+        notebook = gb.find_submission_notebook(name, job.assignment, job.student)
+        scores = {g.name: [g.auto_score, float(g.max_score)] for g in notebook.grades}
+        comments = {c.name: c.auto_comment for c in notebook.comments}
+        return {"scores": scores, "comments": comments, "late_penalty": notebook.late_submission_penalty}
+
+
+def run(job: Job) -> dict:
+    """Grade one submission; always returns a result dict (status "ok" or "failed")."""
+    started = time.monotonic()
+    result = {"student": job.student, "status": "ok", "findings": [], "notebooks": {}}
+    hide_tests = ClearHiddenTests(config=job.config)._remove_hidden_test_region
+    try:
+        notebooks, result["findings"] = preflight(job, hide_tests)
+        course = _lay_out(job, notebooks)
+        result["nbgrader_log"] = run_nbgrader(job, course)[-4000:]
+        result["kernel_seconds"] = round(time.monotonic() - started, 2)
+        autograded = course / "autograded" / job.student / job.assignment
+        for name in job.notebooks:
+            graded = nbformat.read(str(autograded / f"{name}.ipynb"), as_version=4)
+            late = _timed_out_cells(graded)
+            if late:
+                raise Failed("timeout", f"{name}: cell(s) {', '.join(map(str, late))} ran past {job.cell_timeout:g} s")
+            entry = in_kernel_scores(job, course, name)
+            scratch = job.workdir / "outside" / name
+            shutil.copytree(autograded, scratch, ignore=shutil.ignore_patterns("*.ipynb"))
+            steps = outside.plan(graded, job.cells[name])
+            verdicts = outside.check(steps, job.sandbox, scratch, job.cell_timeout)
+            entry["outside"] = {v.grade_id: [v.status, v.message[:2000]] for v in verdicts}
+            result["notebooks"][name] = entry
+        result["autograded"] = str(autograded)
+    except Failed as failure:
+        result.update(status="failed", reason=failure.reason, detail=failure.detail)
+    result["seconds"] = round(time.monotonic() - started, 2)
+    return result

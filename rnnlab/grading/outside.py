@@ -1,0 +1,297 @@
+"""The authoritative check: the tests run in the grading process, the student's code elsewhere.
+
+nbgrader runs a submission's test cells in the same kernel as the student's code, so the
+student's code can patch what the tests use (``numpy.testing``, ``torch``, ``rnnlab``,
+builtins), rewrite later cells through IPython hooks, or write its own score. The
+outside check splits the two. A fresh ``python -I`` process in the sandbox, with the
+same time and memory limits and no network (:mod:`rnnlab.grading.child`), runs the
+student's cells; the test cells, taken from the gradebook (hidden tests included, as the
+instructor wrote them), run here, in the grading process, where the names they use that
+the student defined become proxies: calling one sends the arguments to the student's
+process and decodes the reply as untrusted data (:mod:`rnnlab.grading.wire`). The
+comparison with the reference then happens in a process the student's code never ran
+in. A test cell passes when it raises nothing, as in nbgrader.
+
+What crosses over: functions (called remotely), arrays, tensors, numbers, strings and
+containers of them; modules by name (the grader's own, unpatched copy); any other
+object only as an unreadable stand-in. Read-only cells run on both sides, except their
+imports of ``rnnlab.grading``, which serve the tests alone and stay on this side.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import contextlib
+import io
+import os
+import re
+import subprocess
+import sys
+import time
+import types
+import warnings
+from dataclasses import dataclass
+
+from . import wire
+
+_CHILD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "child.py")
+_GRADER_ONLY = "rnnlab.grading"
+_DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+
+
+class StudentTimeout(BaseException):
+    """The student's process did not answer in time. A BaseException, so that no check
+    turns it into an ordinary failed assertion: a timeout is not a verdict."""
+
+
+class StudentDied(BaseException):
+    """The student's process exited or was killed while the grader waited for it."""
+
+
+@dataclass(frozen=True)
+class Step:
+    """One code cell of the graded notebook, as the outside check runs it.
+
+    ``kind`` is "student" (runs in the student's process), "setup" (a read-only cell:
+    runs on both sides) or "test" (runs here only).
+    """
+
+    kind: str
+    source: str
+    grade_id: str | None = None
+    points: float = 0.0
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outside verdict on one test cell: "pass", "fail" or "unknown" (with why)."""
+
+    grade_id: str
+    status: str
+    max_points: float
+    message: str = ""
+
+    @property
+    def points(self) -> float | None:
+        return {"pass": self.max_points, "fail": 0.0}.get(self.status)
+
+
+def plan(notebook, source_cells) -> list[Step]:
+    """The steps for ``notebook`` (nbformat node, as nbgrader autograded it).
+
+    ``source_cells`` maps grade_id to a dict with ``source``, ``locked``, ``grade``,
+    ``solution`` and ``points`` from the gradebook: locked and test cells are taken from
+    there, never from the submission.
+    """
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    transform = TransformerManager().transform_cell
+    steps = []
+    for cell in notebook.cells:
+        if cell.cell_type != "code":
+            continue
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        known = source_cells.get(grade_id)
+        if known and known["grade"] and not known["solution"]:
+            steps.append(Step("test", known["source"], grade_id, float(known["points"])))
+        elif known and known["locked"]:
+            steps.append(Step("setup", known["source"], grade_id))
+        else:
+            steps.append(Step("student", transform(cell.source), grade_id))
+    return steps
+
+
+def _names(code) -> set:
+    """Every name a code object (and the code nested in it) loads."""
+    found = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            found |= _names(const)
+    return found
+
+
+def _without_grader_imports(source: str) -> str:
+    """``source`` minus its top-level imports of rnnlab.grading (they serve the tests only)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return source
+    def grader_only(node):
+        if isinstance(node, ast.ImportFrom):
+            return (node.module or "").startswith(_GRADER_ONLY)
+        if isinstance(node, ast.Import):
+            return all(alias.name.startswith(_GRADER_ONLY) for alias in node.names)
+        return False
+    kept = [node for node in tree.body if not grader_only(node)]
+    return ast.unparse(ast.Module(body=kept, type_ignores=[])) if len(kept) != len(tree.body) else source
+
+
+def _remote_exception(error):
+    """The exception a student's function raised, rebuilt as a plain exception here."""
+    if not isinstance(error, dict):
+        return RuntimeError("the student's process sent an unreadable error")
+    name = wire._safe_name(error.get("type", "Exception"))
+    message = str(error.get("message", ""))
+    known = getattr(builtins, name, None)
+    if isinstance(known, type) and issubclass(known, Exception):
+        try:
+            return known(message)
+        except TypeError:  # a builtin exception that needs other arguments
+            pass
+    # Anything else, SystemExit and KeyboardInterrupt included, is an ordinary error here.
+    return type(name, (Exception,), {})(message)
+
+
+def _copy_back(originals, changed):
+    """Write the arguments as the student's function left them into the grader's arrays."""
+    if isinstance(originals, (tuple, list)) and isinstance(changed, (tuple, list)):
+        for original, new in zip(originals, changed):
+            _copy_back(original, new)
+        return
+    if hasattr(originals, "shape") and getattr(changed, "shape", None) == originals.shape:
+        with contextlib.suppress(Exception):
+            if hasattr(originals, "copy_"):
+                import torch
+
+                originals.copy_(torch.as_tensor(changed))
+            else:
+                originals[...] = changed
+
+
+class StudentProcess:
+    """The sandboxed process that runs a student's cells and answers calls."""
+
+    def __init__(self, sandbox, workdir, call_timeout: float):
+        self.call_timeout = call_timeout
+        to_child, self._send_fd = os.pipe()
+        self._reply_fd, from_child = os.pipe()
+        argv = [sys.executable, "-I", _CHILD, str(to_child), str(from_child)]
+        self.process = subprocess.Popen(
+            sandbox.command(argv, workdir, env={"MPLBACKEND": "Agg"}),
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            pass_fds=(to_child, from_child), cwd=workdir)
+        os.close(to_child)
+        os.close(from_child)
+        os.set_blocking(self._send_fd, False)
+
+    def request(self, message, timeout=None):
+        """Send one request and return the reply; StudentTimeout / StudentDied otherwise."""
+        deadline = time.monotonic() + (timeout or self.call_timeout)
+        try:
+            wire.send(self._send_fd, message, deadline)
+            return wire.receive(self._reply_fd, deadline)
+        except wire.WireTimeout:
+            self.close()
+            raise StudentTimeout(f"no answer within {timeout or self.call_timeout:g} s") from None
+        except (wire.WireClosed, BrokenPipeError):
+            self.close()
+            raise StudentDied(f"the student's process ended ({_exit_words(self.process.returncode)})") from None
+
+    def run(self, source, label):
+        return self.request({"op": "run", "source": source, "label": label})
+
+    def fetch(self, names):
+        reply = self.request({"op": "get", "names": sorted(names)})
+        return reply if isinstance(reply, dict) else {}
+
+    def call(self, name, args, kwargs):
+        try:
+            reply = self.request({"op": "call", "name": name, "args": wire.encode(args),
+                                  "kwargs": wire.encode(kwargs)})
+            if not isinstance(reply, dict) or not reply.get("ok"):
+                raise _remote_exception(reply.get("error") if isinstance(reply, dict) else None)
+            result = wire.decode(reply.get("result"))
+            _copy_back(args, wire.decode(reply.get("args")))
+        except wire.WireError as exc:
+            raise ValueError(f"{name} sent back something unreadable: {exc}") from None
+        return result
+
+    def close(self):
+        for fd in (self._send_fd, self._reply_fd):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._send_fd = self._reply_fd = -1
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+
+
+def _exit_words(code):
+    if code is None:
+        return "still running"
+    return f"killed by signal {-code}" if code < 0 else f"exit status {code}"
+
+
+def _proxy(process, name):
+    def call(*args, **kwargs):
+        return process.call(name, args, kwargs)
+    call.__name__ = call.__qualname__ = name
+    return call
+
+
+def _bind(process, namespace, code):
+    """Give ``namespace`` the student's values for the names ``code`` needs and lacks."""
+    wanted = _names(code) - set(namespace) - set(dir(builtins))
+    if not wanted:
+        return
+    for name, encoded in process.fetch(wanted).items():
+        if name not in wanted:
+            continue
+        try:
+            value = wire.decode(encoded)
+        except wire.WireError:
+            continue
+        if isinstance(value, wire.Reference):
+            if value.kind == "function":
+                namespace[name] = _proxy(process, name)
+            elif _DOTTED.match(value.name) and value.name in sys.modules:
+                namespace[name] = sys.modules[value.name]  # the grader's own, unpatched module
+        else:
+            namespace[name] = value
+
+
+def _execute(source, label, namespace):
+    """Run trusted cell code here; None when it raised nothing, else the error in words."""
+    try:
+        code = compile(source, label, "exec")
+        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            exec(code, namespace)
+    except (StudentTimeout, StudentDied):
+        raise
+    except BaseException as exc:  # a failed test, whatever it raised
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def check(steps, sandbox, workdir, call_timeout: float) -> list[Verdict]:
+    """Run ``steps`` with the student's code in a fresh sandboxed process; one verdict per test."""
+    verdicts = []
+    namespace = {"__name__": "__main__", "__builtins__": builtins}
+    process = StudentProcess(sandbox, workdir, call_timeout)
+    try:
+        for index, step in enumerate(steps):
+            label = f"<cell {index} {step.grade_id or ''}>"
+            try:
+                if step.kind != "test":
+                    source = step.source if step.kind == "student" else _without_grader_imports(step.source)
+                    process.run(source, label)
+                if step.kind in ("setup", "test"):
+                    code = compile(step.source, label, "exec")
+                    _bind(process, namespace, code)
+                    error = _execute(step.source, label, namespace)
+                    if step.kind == "test":
+                        verdicts.append(Verdict(step.grade_id, "fail" if error else "pass", step.points, error or ""))
+            except (StudentTimeout, StudentDied) as exc:
+                reason = "timeout" if isinstance(exc, StudentTimeout) else "died"
+                remaining = [s for s in steps[index:] if s.kind == "test"]
+                verdicts += [Verdict(s.grade_id, "unknown", s.points, f"{reason}: {exc}") for s in remaining]
+                break
+            except wire.WireError as exc:  # garbage on the channel from a live process
+                remaining = [s for s in steps[index:] if s.kind == "test"]
+                verdicts += [Verdict(s.grade_id, "fail", s.points, f"unreadable reply: {exc}") for s in remaining]
+                break
+    finally:
+        process.close()
+    return verdicts

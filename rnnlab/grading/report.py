@@ -1,0 +1,109 @@
+"""What each submission's grading came to, and the report the instructor reads.
+
+Three outcomes, never mixed up:
+
+- **graded**: nbgrader's in-kernel score and the outside check agree; the score stands.
+- **flagged**: graded, but an instructor should look: the two checks disagree on a test
+  (the *lower* score is recorded, and the cell marked for manual grading, until someone
+  decides), or cells were tampered with (restored from the release and listed).
+- **failed**: not graded, with the reason (timeout, dead kernel, not a notebook, wrong
+  file name, tampered cells beyond repair, ...). No score is recorded: the gradebook
+  entry has no autograde score and needs manual grading, never a silent 0.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass
+class Outcome:
+    """The decision for one submission; ``cells`` maps notebook -> grade_id -> [score, needs review]."""
+
+    student: str
+    status: str
+    max_score: float
+    score: float | None = None
+    reasons: list = field(default_factory=list)
+    cells: dict = field(default_factory=dict)
+    comments: dict = field(default_factory=dict)
+    late_penalty: dict = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def _first_line(text: str) -> str:
+    return next((line.strip() for line in str(text).splitlines() if line.strip()), "")[:160]
+
+
+def _failure(student, max_score, seconds, reason, detail=""):
+    return Outcome(student, "failed", max_score, reasons=[f"{reason}: {detail}" if detail else reason],
+                   seconds=seconds)
+
+
+def decide(result: dict, max_score: float) -> Outcome:
+    """Combine a job's in-kernel scores, outside verdicts and findings into an :class:`Outcome`."""
+    student, seconds = result["student"], result.get("seconds", 0.0)
+    if result["status"] != "ok":
+        return _failure(student, max_score, seconds, result.get("reason", "error"), result.get("detail", ""))
+    outcome = Outcome(student, "graded", max_score, seconds=seconds)
+    flags = [f"tampered: {finding}" for finding in result.get("findings", [])]
+    total = 0.0
+    for name, entry in result["notebooks"].items():
+        cells = outcome.cells.setdefault(name, {})
+        for grade_id, (kernel, points) in entry["scores"].items():
+            verdict = entry.get("outside", {}).get(grade_id)
+            if verdict is None:
+                cells[grade_id] = [kernel, kernel is None]
+                total += kernel or 0.0
+                continue
+            status, message = verdict
+            if status == "unknown":
+                reason = "timeout" if message.startswith("timeout") else "dead kernel"
+                return _failure(student, max_score, seconds, reason, f"outside check, {name}/{grade_id}: {message}")
+            outside = points if status == "pass" else 0.0
+            final = outside if kernel is None else min(kernel, outside)
+            disagree = kernel is not None and kernel != outside
+            if disagree:
+                why = f" ({_first_line(message)})" if status == "fail" else ""
+                flags.append(f"outside check disagrees on {name}/{grade_id}: in kernel {kernel:g}, "
+                             f"outside {outside:g}{why}; {final:g} stands")
+            cells[grade_id] = [final, disagree]
+            total += final
+        outcome.comments[name] = entry.get("comments", {})
+        outcome.late_penalty[name] = entry.get("late_penalty")
+        total -= entry.get("late_penalty") or 0.0
+    outcome.score = max(total, 0.0)
+    if flags:
+        outcome.status, outcome.reasons = "flagged", flags
+    return outcome
+
+
+def table(outcomes, warning: str | None = None) -> str:
+    """The report as text: one line per submission, then the reasons under it, then totals."""
+    lines = [warning] if warning else []
+    width = max([len("student")] + [len(o.student) for o in outcomes])
+    lines.append(f"{'student':<{width}}  {'status':<8} {'score':>13}  seconds")
+    for o in outcomes:
+        score = f"{o.score:g} / {o.max_score:g}" if o.score is not None else f"— / {o.max_score:g}"
+        lines.append(f"{o.student:<{width}}  {o.status:<8} {score:>13}  {o.seconds:7.1f}")
+        lines += [f"{'':<{width}}    - {reason}" for reason in o.reasons]
+    counts = {s: sum(o.status == s for o in outcomes) for s in ("graded", "flagged", "failed")}
+    lines.append(f"{len(outcomes)} submissions: {counts['graded']} graded, {counts['flagged']} graded but "
+                 f"flagged for review, {counts['failed']} NOT graded.")
+    return "\n".join(lines)
+
+
+def write(outcomes, path_stem) -> list[str]:
+    """Write ``<stem>.csv`` (one row per submission) and ``<stem>.json`` (everything); return the paths."""
+    csv_path, json_path = f"{path_stem}.csv", f"{path_stem}.json"
+    with open(csv_path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["student", "status", "score", "max_score", "reasons"])
+        for o in outcomes:
+            writer.writerow([o.student, o.status, "" if o.score is None else f"{o.score:g}", f"{o.max_score:g}",
+                             " | ".join(o.reasons)])
+    with open(json_path, "w") as handle:
+        json.dump([asdict(o) for o in outcomes], handle, indent=1)
+    return [csv_path, json_path]

@@ -1,0 +1,131 @@
+"""Tamper evidence: a submission's locked cells compared with the release, metadata put back.
+
+nbgrader restores an edited locked cell from the gradebook and, with
+``OverwriteCells.add_missing_cells``, a deleted test cell, but says so only in a log
+line, and a cell whose nbgrader metadata was stripped (some editors drop it) is no
+longer recognised at all. Before nbgrader runs, :func:`examine` compares every locked
+cell of the submission with what was released (the gradebook's source with the hidden
+tests removed, as ``generate_assignment`` released it) by an MD5 checksum of its source,
+type and points, and gives stripped cells their metadata back from the release, matched
+by cell id or by identical source. Each difference becomes a :class:`Finding` that the
+report lists with the submission.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from dataclasses import dataclass
+
+from nbformat import NotebookNode
+
+_STRIPPED = "metadata restored"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One difference between a submission and the release."""
+
+    grade_id: str
+    change: str
+    detail: str = ""
+
+    def __str__(self):
+        return f"{self.grade_id}: {self.change}" + (f" ({self.detail})" if self.detail else "")
+
+
+def checksum(source: str, cell_type: str, points: float = 0.0) -> str:
+    """MD5 of what a locked cell must keep: its source, its type and its points."""
+    return hashlib.md5(f"{cell_type}\0{float(points)!r}\0{source}".encode()).hexdigest()
+
+
+def released_sources(cells: dict, hide_tests) -> dict[str, str]:
+    """grade_id -> the source students received: ``hide_tests`` strips hidden-test regions."""
+    released = {}
+    for grade_id, info in cells.items():
+        cell = NotebookNode(source=info["source"], cell_type=info["cell_type"], metadata={})
+        hide_tests(cell)
+        released[grade_id] = cell.source
+    return released
+
+
+def _grade_id(cell) -> str | None:
+    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+
+
+def _release_metadata(cells: dict, released: dict, release_nb) -> tuple[dict, dict]:
+    """nbgrader metadata of the release, by cell id and, for locked cells, by released source."""
+    by_id, by_source = {}, {}
+    for cell in (release_nb.cells if release_nb is not None else ()):
+        grade_id = _grade_id(cell)
+        if grade_id in cells and cell.get("id"):
+            by_id[cell["id"]] = cell.metadata["nbgrader"]
+    for grade_id, info in cells.items():
+        if info["locked"]:
+            meta = {"grade": info["grade"], "solution": info["solution"], "locked": True,
+                    "grade_id": grade_id, "schema_version": 3}
+            if info["grade"]:
+                meta["points"] = info["points"]
+            by_source.setdefault((info["cell_type"], released[grade_id]), meta)
+    return by_id, by_source
+
+
+def restore_metadata(notebook, cells: dict, released: dict, release_nb=None) -> list[Finding]:
+    """Give cells without nbgrader metadata the release's, matched by cell id or identical source.
+
+    Changes ``notebook`` in place. A grade id already present elsewhere in the
+    submission is never given out twice.
+    """
+    by_id, by_source = _release_metadata(cells, released, release_nb)
+    present = {_grade_id(cell) for cell in notebook.cells} - {None}
+    findings = []
+    for cell in notebook.cells:
+        if _grade_id(cell) is not None:
+            continue
+        meta, how = by_id.get(cell.get("id")), "cell id"
+        if meta is None or meta["grade_id"] in present:
+            meta, how = by_source.get((cell.cell_type, cell.source)), "identical source"
+        if meta is None or meta["grade_id"] in present:
+            continue
+        cell.setdefault("metadata", NotebookNode())["nbgrader"] = NotebookNode(copy.deepcopy(dict(meta)))
+        present.add(meta["grade_id"])
+        findings.append(Finding(meta["grade_id"], _STRIPPED, f"nbgrader metadata was missing; matched by {how}"))
+    return findings
+
+
+def compare(notebook, cells: dict, released: dict) -> list[Finding]:
+    """Every locked cell of the release that the submission lacks, duplicates or changed."""
+    findings = []
+    by_grade_id = {}
+    for cell in notebook.cells:
+        grade_id = _grade_id(cell)
+        if grade_id is None:
+            continue
+        if grade_id not in cells:
+            findings.append(Finding(grade_id, "unknown cell", "not in the release; nbgrader ignores its id"))
+        by_grade_id.setdefault(grade_id, []).append(cell)
+    for grade_id, info in cells.items():
+        if not info["locked"]:
+            continue
+        found = by_grade_id.get(grade_id, [])
+        if not found:
+            kind = "test cell" if info["grade"] else "read-only cell"
+            findings.append(Finding(grade_id, "deleted", f"{kind} missing; nbgrader adds the release's back"))
+            continue
+        if len(found) > 1:
+            findings.append(Finding(grade_id, "duplicated", f"{len(found)} cells carry this id"))
+        cell = found[0]
+        points = cell.metadata["nbgrader"].get("points", 0.0) if info["grade"] else 0.0
+        try:
+            given = checksum(cell.source, cell.cell_type, float(points))
+        except (TypeError, ValueError):
+            given = None
+        if given != checksum(released[grade_id], info["cell_type"], info["points"] if info["grade"] else 0.0):
+            findings.append(Finding(grade_id, "edited", "checksum differs from the release; nbgrader restores it"))
+    return findings
+
+
+def examine(notebook, cells: dict, hide_tests, release_nb=None) -> list[Finding]:
+    """Restore stripped metadata in ``notebook`` (in place), then compare it with the release."""
+    released = released_sources(cells, hide_tests)
+    return restore_metadata(notebook, cells, released, release_nb) + compare(notebook, cells, released)
