@@ -358,6 +358,41 @@ def check_rnn_bptt_gradients(rnn_bptt, hidden=False):
 
 # --- the parameter count -----------------------------------------------------------------
 
+def check_whole_numbers(name, answer, argument_lists, expected, mistakes, explain):
+    """Check a function that returns a count on several argument lists.
+
+    ``expected(*args)`` is the oracle, ``mistakes`` pairs ``(message, predict)`` where
+    ``predict(*args)`` is what a mistake returns, and ``explain(args, got)`` says what is
+    wrong on one call. The mistake named is one that agrees with *every* answer given, so
+    that two mistakes which coincide on one call are told apart by the others.
+    """
+    answers = []
+    for args in argument_lists:
+        call = f"{name}{tuple(args)!r}"
+        try:
+            got = call_quietly(answer, args)
+        except Exception as exc:  # a student's error of any kind becomes a message
+            raise AssertionError(explain_exception(name, exc, call)) from None
+        if isinstance(got, torch.Tensor) and got.numel() == 1:
+            got = got.item()
+        whole = isinstance(got, (int, np.integer)) or (isinstance(got, (float, np.floating)) and float(got).is_integer())
+        if isinstance(got, bool) or not whole:
+            raise AssertionError(f"{call} returned {got!r}; expected a whole number")
+        answers.append(int(got))
+    wrong = [(args, got) for args, got in zip(argument_lists, answers) if got != expected(*args)]
+    if not wrong:
+        return
+    args, got = wrong[0]
+    message = explain(args, got)
+    matching = [(text, predict) for text, predict in mistakes if predict(*args) == got]
+    consistent = [text for text, predict in matching
+                  if all(predict(*a) == g for a, g in zip(argument_lists, answers))]
+    named = consistent or [text for text, _ in matching]
+    if named:
+        message += f"\nYour answer is exactly what this mistake gives: {named[0]}"
+    raise AssertionError(message)
+
+
 _COUNT_VISIBLE = ((3, 5, 1), (4, 4, 2))
 _COUNT_HIDDEN = ((1, 1, 1), (7, 3, 3), (10, 20, 4))
 
@@ -365,26 +400,11 @@ _COUNT_HIDDEN = ((1, 1, 1), (7, 3, 3), (10, 20, 4))
 def check_rnn_parameter_count(rnn_parameter_count, hidden=False):
     """``rnn_parameter_count(input_size, hidden_size, num_layers)`` against ``torch.nn.RNN``."""
     sizes = _COUNT_VISIBLE + (_COUNT_HIDDEN if hidden else ())
-    for input_size, hidden_size, num_layers in sizes:
-        args = (input_size, hidden_size, num_layers)
-        try:
-            got = call_quietly(rnn_parameter_count, args)
-        except Exception as exc:  # a student's error of any kind becomes a message
-            raise AssertionError(explain_exception("rnn_parameter_count", exc, f"{args}")) from None
-        expected = oracles.rnn_parameter_count(*args)
-        call = f"rnn_parameter_count({input_size}, {hidden_size}, {num_layers})"
-        if isinstance(got, torch.Tensor) and got.numel() == 1:
-            got = got.item()
-        if isinstance(got, bool) or not isinstance(got, (int, np.integer, float, np.floating)):
-            raise AssertionError(f"{call} returned {type(got).__name__}; expected a whole number")
-        if got == expected:
-            continue
-        message = f"{call} returned {got}; torch.nn.RNN({input_size}, {hidden_size}, {num_layers}) has {expected} parameters."
-        for mistake in M.PARAMETER_COUNT_MISTAKES:
-            if M.rnn_parameter_count(*args, **mistake.flags) == got:
-                message += f"\nYour count is exactly what this mistake gives: {mistake.message}"
-                break
-        raise AssertionError(message)
+    mistakes = [(m.message, lambda *a, m=m: M.rnn_parameter_count(*a, **m.flags)) for m in M.PARAMETER_COUNT_MISTAKES]
+    check_whole_numbers(
+        "rnn_parameter_count", rnn_parameter_count, sizes, oracles.rnn_parameter_count, mistakes,
+        lambda args, got: (f"rnn_parameter_count{args} returned {got}; torch.nn.RNN{args} has "
+                           f"{oracles.rnn_parameter_count(*args)} parameters."))
     print(f"OK: rnn_parameter_count agrees with torch.nn.RNN on {len(sizes)} sizes"
           f"{', the hidden ones included' if hidden else ''}.")
 

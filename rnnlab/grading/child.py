@@ -8,7 +8,8 @@ Everything here shares a process with the student's code, which may patch any of
 nothing here is trusted: the grader treats each reply as untrusted data and compares it
 with the reference itself. What this file can do is make an honest answer behave as it
 would in a notebook: cells run in one namespace, an exception (even ``SystemExit``) in a
-cell does not stop the next, magics are no-ops, and output goes nowhere.
+cell does not stop the next, magics are no-ops, output goes nowhere, and the read-only
+cells' imports load when first used.
 """
 
 import builtins
@@ -30,6 +31,20 @@ class _Shell:
 
     def __getattr__(self, name):
         return lambda *args, **kwargs: None
+
+
+def _lazy_import(name):
+    """``import name``, deferred until the module is first used (read-only cells' imports)."""
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.loader is None:
+        raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+    spec.loader = importlib.util.LazyLoader(spec.loader)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def _describe(exc):
@@ -68,7 +83,8 @@ def main():
     os.dup2(quiet, 2)
     shell = _Shell()
     namespace = {"__name__": "__main__", "__builtins__": builtins,
-                 "get_ipython": lambda: shell, "display": lambda *args, **kwargs: None}
+                 "get_ipython": lambda: shell, "display": lambda *args, **kwargs: None,
+                 "__rnnlab_lazy_import__": _lazy_import}
     while True:
         request = wire.receive(read_fd)
         op = request.get("op")

@@ -14,8 +14,8 @@ in. A test cell passes when it raises nothing, as in nbgrader.
 
 What crosses over: functions (called remotely), arrays, tensors, numbers, strings and
 containers of them; modules by name (the grader's own, unpatched copy); any other
-object only as an unreadable stand-in. Read-only cells run on both sides, except their
-imports of ``rnnlab.grading``, which serve the tests alone and stay on this side.
+object only as an unreadable stand-in. Read-only cells run on both sides (see
+:func:`_student_side` for how the student's side runs them).
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from . import wire
 
 _CHILD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "child.py")
 _GRADER_ONLY = "rnnlab.grading"
+_LAZY = "__rnnlab_lazy_import__"  # defined by child.py in the student's namespace
 _DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 
@@ -111,20 +112,33 @@ def _names(code) -> set:
     return found
 
 
-def _without_grader_imports(source: str) -> str:
-    """``source`` minus its top-level imports of rnnlab.grading (they serve the tests only)."""
+def _student_side(source: str) -> str:
+    """A read-only cell as the student's process runs it.
+
+    Its imports of rnnlab.grading are dropped (they serve the tests, which run here), and
+    its plain ``import x`` / ``import x as y`` become lazy: the module loads when the
+    student's code first uses it, so a notebook that gives both numpy and torch does not
+    pay for torch when the answer only uses numpy.
+    """
     try:
         tree = ast.parse(source)
     except SyntaxError:
         return source
-    def grader_only(node):
-        if isinstance(node, ast.ImportFrom):
-            return (node.module or "").startswith(_GRADER_ONLY)
+    body = []
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(_GRADER_ONLY):
+            continue
         if isinstance(node, ast.Import):
-            return all(alias.name.startswith(_GRADER_ONLY) for alias in node.names)
-        return False
-    kept = [node for node in tree.body if not grader_only(node)]
-    return ast.unparse(ast.Module(body=kept, type_ignores=[])) if len(kept) != len(tree.body) else source
+            names = [alias for alias in node.names if not alias.name.startswith(_GRADER_ONLY)]
+            for alias in names:
+                if "." in alias.name:  # `import a.b` binds `a` after importing a.b: keep it eager
+                    body.append(ast.Import(names=[alias]))
+                else:
+                    call = ast.Call(ast.Name(_LAZY, ast.Load()), [ast.Constant(alias.name)], [])
+                    body.append(ast.Assign([ast.Name(alias.asname or alias.name, ast.Store())], call))
+            continue
+        body.append(node)
+    return ast.unparse(ast.fix_missing_locations(ast.Module(body=body, type_ignores=[])))
 
 
 def _remote_exception(error):
@@ -275,7 +289,7 @@ def check(steps, sandbox, workdir, call_timeout: float) -> list[Verdict]:
             label = f"<cell {index} {step.grade_id or ''}>"
             try:
                 if step.kind != "test":
-                    source = step.source if step.kind == "student" else _without_grader_imports(step.source)
+                    source = step.source if step.kind == "student" else _student_side(step.source)
                     process.run(source, label)
                 if step.kind in ("setup", "test"):
                     code = compile(step.source, label, "exec")

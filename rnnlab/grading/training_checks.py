@@ -14,6 +14,7 @@ import math
 import numpy as np
 import torch
 
+from .checks import check_whole_numbers
 from .running import call_quietly, explain_exception
 
 CELLS = ("gru", "lstm")
@@ -74,25 +75,15 @@ _BUDGET_HIDDEN = (("gru", 2, 1, 300), ("lstm", 2, 1, 10_000), ("gru", 30, 10, 50
 def check_hidden_size_for_budget(hidden_size_for_budget, hidden=False):
     """``hidden_size_for_budget(cell, input_size, output_size, budget)`` against counts of torch.nn modules."""
     sizes = _BUDGET_VISIBLE + (_BUDGET_HIDDEN if hidden else ())
-    for args in sizes:
-        call = "hidden_size_for_budget({!r}, {}, {}, {})".format(*args)
-        try:
-            got = call_quietly(hidden_size_for_budget, args)
-        except Exception as exc:  # a student's error of any kind becomes a message
-            raise AssertionError(explain_exception("hidden_size_for_budget", exc, call)) from None
+    mistakes = [(text, lambda *a, flags=flags: _size_with_mistake(*a, flags)) for flags, text in _SIZE_MISTAKES]
+
+    def explain(args, got):
         expected = largest_hidden_size(*args)
-        if isinstance(got, bool) or not isinstance(got, (int, np.integer)):
-            raise AssertionError(f"{call} returned {got!r}; expected a whole number (an int)")
-        if got == expected:
-            continue
-        message = (f"{call} returned {got}; the largest hidden size that fits is {expected} "
-                   f"({model_parameters(*args[:3], expected)} parameters; {expected + 1} units would need "
-                   f"{model_parameters(*args[:3], expected + 1)}).")
-        for flags, explanation in _SIZE_MISTAKES:
-            if _size_with_mistake(*args, flags) == got:
-                message += f"\nYour answer is exactly what this mistake gives: {explanation}"
-                break
-        raise AssertionError(message)
+        return ("hidden_size_for_budget{!r} returned {}; the largest hidden size that fits is {} ".format(args, got, expected)
+                + f"({model_parameters(*args[:3], expected)} parameters; {expected + 1} units would need "
+                f"{model_parameters(*args[:3], expected + 1)}).")
+
+    check_whole_numbers("hidden_size_for_budget", hidden_size_for_budget, sizes, largest_hidden_size, mistakes, explain)
     print(f"OK: hidden_size_for_budget agrees with torch.nn's parameter counts on {len(sizes)} budgets"
           f"{', the hidden ones included' if hidden else ''}.")
 

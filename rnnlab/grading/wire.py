@@ -22,6 +22,7 @@ import select
 import struct
 import sys
 import time
+import types
 
 MAX_MESSAGE = 64 * 1024 * 1024  # bytes; far above what any check exchanges
 MAX_DEPTH = 32
@@ -126,7 +127,11 @@ def encode(value, depth: int = 0):
         return {type(value).__name__: [encode(v, depth + 1) for v in value]}
     if type(value) is dict and all(type(k) is str for k in value):
         return {"dict": [[k, encode(v, depth + 1)] for k, v in value.items()]}
-    numpy, torch = sys.modules.get("numpy"), sys.modules.get("torch")  # only what the student imported
+    libraries = {cls.__module__.split(".")[0] for cls in type(value).__mro__}
+    # A library is touched only when the value is one of its objects: a module imported
+    # lazily and never used stays unloaded.
+    numpy = sys.modules.get("numpy") if "numpy" in libraries else None
+    torch = sys.modules.get("torch") if "torch" in libraries else None
     if numpy is not None and isinstance(value, numpy.ndarray):
         fields = _array_fields(numpy.asarray(value))
         return {"ndarray": fields} if fields else {"opaque": f"ndarray of {value.dtype}"}
@@ -140,8 +145,8 @@ def encode(value, depth: int = 0):
             return {"opaque": "Tensor"}
         fields = _array_fields(array)
         return {"tensor": fields} if fields else {"opaque": f"Tensor of {value.dtype}"}
-    if type(value).__name__ == "module":
-        return {"module": str(getattr(value, "__name__", ""))}
+    if isinstance(value, types.ModuleType):  # the base class's lookup leaves a lazy module unloaded
+        return {"module": str(types.ModuleType.__getattribute__(value, "__name__"))}
     if callable(value):
         return {"function": str(getattr(value, "__qualname__", type(value).__name__))}
     return {"opaque": type(value).__name__}

@@ -1,0 +1,619 @@
+"""The graded exercises: the checks that explain mistakes, and the real nbgrader workflow.
+
+Fast tests (no nbgrader command) check ``rnnlab.grading`` itself: its implementations of
+the usual mistakes are right when no mistake is switched on (oracle: ``torch.nn`` and
+finite differences), every catalogued mistake is named by its check, correct answers pass
+in any style, and errors become messages. Slow tests run the real nbgrader 0.9.6
+commands on a temporary copy of the course: ``generate_assignment``, ``autograde`` of
+built submissions (tests/exercise_mistakes/), ``generate_feedback`` and ``export``, and
+read the scores from the gradebook.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import csv
+import html
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+import torch
+
+import rnnlab
+from rnnlab.grading import cases as C
+from rnnlab.grading import checks, forget_bias, mistakes as M, oracles, training_checks
+
+sys.path.insert(0, str(Path(__file__).parent))
+from exercise_mistakes import submissions as built_submissions  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+ASSIGNMENTS = ("rnn_forward", "bptt", "gru_cell", "lstm_cell", "gru_vs_lstm")
+ALL_CASES = C.VISIBLE + C.HIDDEN
+WEIGHTS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+
+
+def weights(a):
+    return tuple(a[k] for k in WEIGHTS)
+
+
+# --- the mistake implementations are right when no mistake is switched on ----------------
+
+
+@pytest.mark.parametrize("case", ALL_CASES, ids=str)
+def test_cells_without_mistakes_match_torch_nn(case):
+    one, three, four = case.draw(1), case.draw(3), case.draw(4)
+    np.testing.assert_allclose(M.rnn_cell(one["x"], one["h"], *weights(one)), oracles.rnn_cell(one), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(M.gru_cell(three["x"], three["h"], *weights(three)), oracles.gru_cell(three),
+                               rtol=1e-12, atol=1e-12)
+    h, c = M.lstm_cell(four["x"], (four["h"], four["c"]), *weights(four))
+    expected_h, expected_c = oracles.lstm_cell(four)
+    np.testing.assert_allclose(h, expected_h, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(c, expected_c, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("case", ALL_CASES, ids=str)
+def test_sequences_without_mistakes_match_torch_nn(case):
+    for gates, cell, oracle, state in ((1, M.rnn_cell, oracles.rnn_forward, lambda a: a["h"]),
+                                       (3, M.gru_cell, oracles.gru_forward, lambda a: a["h"])):
+        a = case.draw(gates)
+        got = M.run_sequence(lambda x, s: cell(x, s, *weights(a)), a["xs"], state(a))
+        np.testing.assert_allclose(got, oracle(a), rtol=1e-12, atol=1e-12)
+    a = case.draw(4)
+    hs, cs = M.run_sequence(lambda x, s: M.lstm_cell(x, s, *weights(a)), a["xs"], (a["h"], a["c"]))
+    with torch.no_grad():
+        lstm = torch.nn.LSTM(case.input_size, case.hidden_size, dtype=torch.float64)
+        for name in WEIGHTS:
+            getattr(lstm, name + "_l0").copy_(torch.from_numpy(a[name]))
+        output, (_, c_n) = lstm(torch.from_numpy(a["xs"]), (torch.from_numpy(a["h"])[None], torch.from_numpy(a["c"])[None]))
+    np.testing.assert_allclose(hs, output.numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(cs[-1], c_n[0].numpy(), rtol=1e-12, atol=1e-12)
+    expected_hs, expected_cs = oracles.lstm_forward(a)
+    np.testing.assert_allclose(cs, expected_cs, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("case", ALL_CASES, ids=str)
+def test_bptt_without_mistakes_matches_autograd(case):
+    a = case.draw(1)
+    grads, norms = M.rnn_bptt(a["xs"], a["h"], *weights(a), a["target"])
+    expected_grads, expected_norms = oracles.rnn_bptt(a)
+    for name in WEIGHTS:
+        np.testing.assert_allclose(grads[name], expected_grads[name], rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(norms, expected_norms, rtol=1e-10, atol=1e-14)
+
+
+def test_bptt_oracle_agrees_with_finite_differences_and_rnnlab_hidden_grad_norms():
+    case = C.VISIBLE[1]
+    a = case.draw(1)
+    grads, norms = oracles.rnn_bptt(a)
+
+    def loss(changed):
+        hs = M.run_sequence(lambda x, s: M.rnn_cell(x, s, *weights(changed)), changed["xs"], changed["h"])
+        return 0.5 * float(((hs[-1] - changed["target"]) ** 2).sum())
+
+    rng = np.random.default_rng(0)
+    for name in WEIGHTS:
+        for _ in range(3):
+            index = tuple(int(rng.integers(n)) for n in a[name].shape)
+            plus, minus = copy.deepcopy(a), copy.deepcopy(a)
+            plus[name][index] += 1e-6
+            minus[name][index] -= 1e-6
+            numeric = (loss(plus) - loss(minus)) / 2e-6
+            assert abs(numeric - grads[name][index]) < 1e-6 * max(1.0, abs(numeric)), (name, index)
+
+    model = rnnlab.RNN(case.input_size, case.hidden_size, dtype=torch.float64)
+    with torch.no_grad():
+        for name in WEIGHTS:
+            getattr(model, name + "_l0").copy_(torch.from_numpy(a[name]))
+    target = torch.from_numpy(a["target"])
+    by_rnnlab = rnnlab.hidden_grad_norms(model, torch.from_numpy(a["xs"]),
+                                         lambda output: 0.5 * ((output[-1] - target) ** 2).sum(),
+                                         hx=torch.from_numpy(a["h"])[None])
+    np.testing.assert_allclose(norms, by_rnnlab, rtol=1e-10)
+
+
+def test_parameter_counts_without_mistakes_match_torch_nn():
+    for sizes in ((3, 5, 1), (4, 4, 2), (7, 3, 3), (1, 1, 1)):
+        assert M.rnn_parameter_count(*sizes) == oracles.rnn_parameter_count(*sizes)
+    for cell in ("gru", "lstm"):
+        for hidden in (1, 5, 14):
+            assert training_checks.model_parameters(cell, 8, 4, hidden) == training_checks._mistaken_count(cell, 8, 4, hidden)
+
+
+# --- every catalogued mistake is named by its check ---------------------------------------
+
+
+def student_from_variant(spec, mistake):
+    """A student's function that computes ``mistake`` (numpy inside, whatever it is given)."""
+    def to_numpy(value):
+        if isinstance(value, tuple):
+            return tuple(to_numpy(v) for v in value)
+        return value.numpy() if isinstance(value, torch.Tensor) else value
+
+    def answer(*args):
+        args = [to_numpy(v) for v in args]
+        first, state, rest = args[0], args[1], args[2:]
+        h, c = state if isinstance(state, tuple) else (state, None)
+        arrays = {"x": first, "xs": first, "h": h, "c": c, **dict(zip(WEIGHTS, rest[:4]))}
+        if len(rest) > 4:
+            arrays["target"] = rest[4]
+        return spec.variant(arrays, mistake)
+    return answer
+
+
+def message_of(check, answer, hidden=True):
+    with pytest.raises(AssertionError) as failure:
+        check(answer, hidden=hidden)
+    return str(failure.value)
+
+
+SEQUENCE_SPECS = {"rnn_forward": checks.RNN_FORWARD, "gru_forward": checks.GRU_FORWARD, "lstm_forward": checks.LSTM_FORWARD}
+CELL_SPECS = {"rnn_cell": checks.RNN_CELL, "gru_cell": checks.GRU_CELL, "lstm_cell": checks.LSTM_CELL}
+CELL_MISTAKES = {"rnn_cell": M.RNN_CELL_MISTAKES, "gru_cell": M.GRU_CELL_MISTAKES, "lstm_cell": M.LSTM_CELL_MISTAKES}
+
+
+@pytest.mark.parametrize("name", CELL_SPECS)
+def test_every_cell_mistake_is_named_by_the_cell_check(name):
+    spec = CELL_SPECS[name]
+    for mistake in CELL_MISTAKES[name]:
+        message = message_of(lambda f, hidden: checks.run_check(spec, f, hidden), student_from_variant(spec, mistake))
+        assert mistake.message in message, (mistake.name, message)
+
+
+@pytest.mark.parametrize("name", SEQUENCE_SPECS)
+def test_every_cell_and_loop_mistake_is_named_by_the_sequence_check(name):
+    spec = SEQUENCE_SPECS[name]
+    cell_mistakes = CELL_MISTAKES[name.replace("forward", "cell")]
+    for mistake in M.sequence_mistakes(cell_mistakes):
+        message = message_of(lambda f, hidden: checks.run_check(spec, f, hidden), student_from_variant(spec, mistake))
+        for part in (m for m in cell_mistakes + M.LOOP_MISTAKES if m.name in mistake.name.split("+")):
+            assert part.message in message, (mistake.name, message)
+
+
+def test_every_bptt_mistake_fails_a_check_that_names_it():
+    for mistake in M.BPTT_MISTAKES:
+        answer = student_from_variant(checks.RNN_BPTT, mistake)
+        failed = 0
+        for check in (checks.check_rnn_bptt_norms, checks.check_rnn_bptt_gradients):
+            try:
+                check(answer, hidden=True)
+            except AssertionError as failure:
+                failed += 1
+                assert mistake.message in str(failure), (mistake.name, str(failure))
+        assert failed, f"{mistake.name} passes both BPTT checks"
+
+
+def test_a_loss_without_its_half_is_reported_as_a_factor_of_two():
+    def doubled(*args):
+        grads, norms = M.rnn_bptt(*args)
+        return {k: 2 * v for k, v in grads.items()}, 2 * norms
+    assert "2 × the expected ones" in message_of(checks.check_rnn_bptt_gradients, doubled)
+
+
+@pytest.mark.parametrize("mistake", M.PARAMETER_COUNT_MISTAKES, ids=lambda m: m.name)
+def test_every_parameter_count_mistake_is_named(mistake):
+    answer = lambda *sizes: M.rnn_parameter_count(*sizes, **mistake.flags)  # noqa: E731
+    assert mistake.message in message_of(checks.check_rnn_parameter_count, answer)
+
+
+@pytest.mark.parametrize("flags,text", training_checks._SIZE_MISTAKES, ids=lambda v: str(v)[:30])
+def test_every_hidden_size_mistake_is_named(flags, text):
+    answer = lambda *args: training_checks._size_with_mistake(*args, flags)  # noqa: E731
+    assert text in message_of(training_checks.check_hidden_size_for_budget, answer)
+
+
+# --- correct answers pass in any style; errors become messages ------------------------------
+
+
+def torch_rnn_cell(x, h, weight_ih, weight_hh, bias_ih, bias_hh):
+    t = [torch.as_tensor(v, dtype=torch.float32) for v in (x, h, weight_ih, weight_hh, bias_ih, bias_hh)]
+    return torch.tanh(t[0] @ t[2].T + t[4] + t[1] @ t[3].T + t[5])
+
+
+def warning_rnn_cell(x, h, weight_ih, weight_hh, bias_ih, bias_hh):
+    import warnings
+    warnings.warn("a warning from correct code")
+    print("stderr output from correct code", file=sys.stderr)
+    np.exp(np.float64(1e3))
+    return np.tanh(x @ weight_ih.T + bias_ih + h @ weight_hh.T + bias_hh)
+
+
+def vectorised_rnn_forward(xs, h0, weight_ih, weight_hh, bias_ih, bias_hh):
+    projected = xs.astype(np.float32) @ weight_ih.T.astype(np.float32) + bias_ih + bias_hh
+    states = np.empty(projected.shape, dtype=np.float32)
+    h = h0
+    for t in range(len(xs)):
+        h = np.tanh(projected[t] + h @ weight_hh.T)
+        states[t] = h
+    return list(states)
+
+
+def numpy_gru_cell(x, h, weight_ih, weight_hh, bias_ih, bias_hh):
+    return M.gru_cell(*(np.asarray(v, dtype=np.float32) for v in (x, h, weight_ih, weight_hh, bias_ih, bias_hh)))
+
+
+def torch_gru_forward(xs, h0, weight_ih, weight_hh, bias_ih, bias_hh):
+    cell = torch.nn.GRUCell(xs.shape[-1], h0.shape[-1], dtype=xs.dtype)
+    with torch.no_grad():
+        for name, value in zip(WEIGHTS, (weight_ih, weight_hh, bias_ih, bias_hh)):
+            getattr(cell, name).copy_(value)
+    states, h = [], h0
+    for x in xs:
+        h = cell(x, h)
+        states.append(h)
+    return torch.stack(states)   # requires grad: the check detaches it
+
+
+def numpy_lstm_forward(xs, state0, *w):
+    step = lambda x, s: M.lstm_cell(x, s, *(v.numpy() for v in w))  # noqa: E731
+    return M.run_sequence(step, xs.numpy(), tuple(s.numpy() for s in state0))
+
+
+def split_forget_bias(lstm, value):
+    hidden = lstm.hidden_size
+    for name, parameter in lstm.named_parameters():
+        if "bias" in name:
+            parameter.data[hidden:2 * hidden] = value / 2
+
+
+@pytest.mark.parametrize("check,answer", [
+    (checks.check_rnn_cell, torch_rnn_cell),
+    (checks.check_rnn_cell, warning_rnn_cell),
+    (checks.check_rnn_forward, vectorised_rnn_forward),
+    (checks.check_gru_cell, numpy_gru_cell),
+    (checks.check_gru_forward, torch_gru_forward),
+    (checks.check_lstm_forward, numpy_lstm_forward),
+    (checks.check_rnn_bptt_norms, lambda *a: M.rnn_bptt(*(np.float32(v) for v in a))),
+    (checks.check_rnn_bptt_gradients, lambda *a: M.rnn_bptt(*(np.float32(v) for v in a))),
+    (checks.check_set_forget_gate_bias, split_forget_bias),
+], ids=lambda v: getattr(v, "__name__", None))
+def test_correct_answers_pass_in_any_style_and_checks_return_none(check, answer, capsys):
+    assert check(answer, hidden=True) is None
+    captured = capsys.readouterr()
+    assert captured.out.startswith("OK: ") and captured.err == ""
+
+
+@pytest.mark.parametrize("answer,phrase", [
+    (lambda *a: (_ for _ in ()).throw(NotImplementedError()), "is not written yet"),
+    (lambda *a: None, "is a `return` missing?"),
+    (lambda x, h, *w: h[0].clone(), "returned h_t of shape"),
+    (lambda x, h, w_ih, *w: x @ w_ih, "a weight used untransposed"),
+    (lambda x, h, *w: h.mul_(0.5), "changed its argument `h` in place"),
+    (lambda *a: "h_t", "expected a numpy array or a torch tensor"),
+], ids=("not_implemented", "none", "wrong_shape", "untransposed", "in_place", "string"))
+def test_errors_and_unreadable_answers_become_messages(answer, phrase):
+    assert phrase in message_of(checks.check_gru_cell, answer, hidden=False)
+
+
+def test_sequence_and_gradient_shape_mistakes_get_hints():
+    last_only = lambda xs, h0, *w: M.run_sequence(lambda x, s: M.rnn_cell(x, s, *w), xs, h0)[-1]  # noqa: E731
+    assert "one step only" in message_of(checks.check_rnn_forward, last_only)
+
+    def unsummed(*args):
+        grads, norms = M.rnn_bptt(*args)
+        return {**grads, "bias_ih": np.tile(grads["bias_ih"], (args[1].shape[0], 1)) / args[1].shape[0]}, norms
+    assert "sum over the batch" in message_of(checks.check_rnn_bptt_gradients, unsummed)
+
+
+@pytest.mark.parametrize("answer,phrase", [
+    (lambda lstm, value: None, "nothing in the LSTM changed"),
+    (lambda lstm, value: [p.data[lstm.hidden_size:2 * lstm.hidden_size].fill_(value) for n, p in lstm.named_parameters()
+                          if "bias" in n], "both b_if and b_hf are set"),
+    (lambda lstm, value: [p.data[lstm.hidden_size:2 * lstm.hidden_size].fill_(value) for n, p in lstm.named_parameters()
+                          if "bias_ih" in n], "only bias_ih_l0[H:2H] was set"),
+    (lambda lstm, value: [p.data[:lstm.hidden_size].fill_(value) for n, p in lstm.named_parameters()
+                          if "bias_ih" in n], "the input (i) gate's bias"),
+    (lambda lstm, value: split_forget_bias(lstm, value) or lstm.bias_hh_l0.data[2 * lstm.hidden_size:].add_(1.0),
+     "the candidate (g) gate's bias"),
+    (lambda lstm, value: [p.data[lstm.hidden_size:2 * lstm.hidden_size].fill_(value / 2) for n, p in lstm.named_parameters()
+                          if "bias" in n and n.endswith("l0")], "layer 1 was not changed"),
+    (lambda lstm, value: [p.requires_grad_(False) for p in lstm.parameters()], "no longer requires gradients"),
+    (lambda lstm, value: lstm.weight_ih_l0.data.zero_(), "you changed weight_ih_l0"),
+], ids=("nothing", "both", "only_ih", "input_gate", "candidate_gate", "first_layer_only", "no_grad", "weights"))
+def test_forget_gate_bias_mistakes_are_named(answer, phrase):
+    assert phrase in message_of(forget_bias.check_set_forget_gate_bias, answer, hidden=False)
+
+
+def test_forget_gate_bias_reverse_direction_is_checked_by_the_hidden_tests():
+    def forward_only(lstm, value):
+        hidden = lstm.hidden_size
+        for name, parameter in lstm.named_parameters():
+            if "bias" in name and not name.endswith("reverse"):
+                parameter.data[hidden:2 * hidden] = value if "ih" in name else 0.0
+    forget_bias.check_set_forget_gate_bias(forward_only)
+    assert "reverse direction was not changed" in message_of(forget_bias.check_set_forget_gate_bias, forward_only)
+
+
+def small_runs(seeded=True, steps=4):
+    """Real (short) training runs of the gru_vs_lstm assignment's kind, for the training checks."""
+    from rnnlab.tasks import temporal_order_task
+    from rnnlab.training import SequenceModel, train
+    task = temporal_order_task(length=(12, 13), first_position=(2, 3), second_position=(6, 7))
+
+    def train_cell(cell, seed):
+        if seeded:
+            torch.manual_seed(seed)
+        hidden = training_checks.largest_hidden_size(cell, task.input_size, task.output_size, 300)
+        layer = {"gru": rnnlab.GRU, "lstm": rnnlab.LSTM}[cell](task.input_size, hidden)
+        model = SequenceModel(layer, task.output_size, readout=task.readout)
+        return model, train(model, task, steps=steps, batch_size=8, eval_every=2, seed=seed, progress=False)
+
+    runs = {cell: [train_cell(cell, seed) for seed in (0, 1)] for cell in training_checks.CELLS}
+    settings = dict(task=task, budget=300, steps=steps, seeds=(0, 1), eval_every=2)
+    return runs, train_cell, settings
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny models train faster on one thread than on two competing ones; restore the count after."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_training_checks_accept_correct_runs_and_name_their_mistakes(one_thread):
+    runs, train_cell, settings = small_runs()
+    training_checks.check_training_runs(runs, train_cell, hidden=True, **settings)
+
+    unseeded_runs, unseeded, _ = small_runs(seeded=False)
+    training_checks.check_training_runs(unseeded_runs, unseeded, **settings)
+    with pytest.raises(AssertionError, match=r"torch.manual_seed\(seed\)"):
+        training_checks.check_training_runs(unseeded_runs, unseeded, hidden=True, **settings)
+
+    swapped = {"gru": runs["lstm"], "lstm": runs["gru"]}
+    with pytest.raises(AssertionError, match="must build a GRU"):
+        training_checks.check_training_runs(swapped, train_cell, **settings)
+    with pytest.raises(AssertionError, match="training steps recorded; the budget is STEPS = 6"):
+        training_checks.check_training_runs(runs, train_cell, **{**settings, "steps": 6})
+    with pytest.raises(AssertionError, match="identical training"):
+        training_checks.check_training_runs({"gru": runs["gru"][:1] * 2, "lstm": runs["lstm"]}, train_cell, **settings)
+
+
+def test_steps_to_solve_check_names_its_mistakes():
+    from rnnlab.training import History
+    history = History(step=[1, 2, 3, 4, 5, 6], accuracy=[0.95, 0.2, 0.5, 0.9, 0.9, 0.4],
+                      eval_step=[2, 4, 6], eval_accuracy=[0.9, 0.95, 0.5])
+    runs = {"gru": [(None, history)], "lstm": [(None, History(step=[1, 2], accuracy=[0.1, 0.2],
+                                                              eval_step=[2], eval_accuracy=[0.3]))]}
+
+    def solved(runs, threshold, key=("eval_step", "eval_accuracy"), strict=False):
+        return {cell: [next((s for s, a in zip(getattr(h, key[0]), getattr(h, key[1]))
+                             if (a > threshold if strict else a >= threshold)), None) for _, h in rs]
+                for cell, rs in runs.items()}
+
+    training_checks.check_steps_to_solve(solved, runs, 0.9, hidden=True)
+    training = lambda r, t: solved(r, t, key=("step", "accuracy"))  # noqa: E731
+    assert "training accuracy" in message_of(lambda f, hidden: training_checks.check_steps_to_solve(f, runs, 0.9), training)
+    strict = lambda r, t: solved(r, t, strict=True)  # noqa: E731
+    assert "not >" in message_of(lambda f, hidden: training_checks.check_steps_to_solve(f, runs, 0.9), strict)
+    last = lambda r, t: {c: [h.eval_step[-1] if h.eval_accuracy[-1] >= t else None for _, h in rs]  # noqa: E731
+                         for c, rs in r.items()}
+    assert "the last evaluation only" in message_of(lambda f, hidden: training_checks.check_steps_to_solve(f, runs, 0.5),
+                                                    last)
+
+
+# --- the notebooks ------------------------------------------------------------------------
+
+
+def notebook(kind, assignment):
+    return nbformat.read(ROOT / kind / assignment / f"{assignment}.ipynb", as_version=4)
+
+
+def grade_cells(nb):
+    return [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "code"]
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_test_cells_end_in_a_check_that_returns_none(assignment):
+    """A graded cell ending in a value would be read as partial credit: ours end in a check call."""
+    for cell in grade_cells(notebook("solutions", assignment)):
+        last = ast.parse(cell.source).body[-1]
+        assert isinstance(last, ast.Expr) and isinstance(last.value, ast.Call), cell.metadata.nbgrader.grade_id
+        assert last.value.func.id.startswith("check_"), cell.metadata.nbgrader.grade_id
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_each_task_has_visible_then_hidden_tests(assignment):
+    cells = grade_cells(notebook("solutions", assignment))
+    ids = [c.metadata.nbgrader.grade_id for c in cells]
+    for cell in cells:
+        hidden = cell.metadata.nbgrader.grade_id.endswith("_hidden")
+        assert ("### BEGIN HIDDEN TESTS" in cell.source) == hidden
+        if hidden:
+            assert ids.index(cell.metadata.nbgrader.grade_id[:-len("_hidden")]) < ids.index(cell.metadata.nbgrader.grade_id)
+    released = grade_cells(notebook("exercises", assignment))
+    assert not any("BEGIN HIDDEN TESTS" in c.source or "hidden=True" in c.source for c in released)
+    assert all("raise NotImplementedError()" in c.source for c in notebook("exercises", assignment).cells
+               if c.metadata.nbgrader.get("solution") and c.cell_type == "code")
+
+
+def test_builder_reads_cell_roles():
+    sys.path.insert(0, str(ROOT / "tools"))
+    import build_exercises
+    text = ("# Title\n\ntext\n\n```{code-cell} ipython3\nimport numpy\n```\n\n"
+            "```{code-cell} ipython3\n:nbgrader: solution\n:grade_id: f\ndef f():\n    pass\n```\n\n"
+            "```{code-cell} ipython3\n:nbgrader: tests\n:grade_id: test_f\n:points: 2\ncheck_f(f)\n```\n\n"
+            '+++ {"nbgrader": "answer", "grade_id": "why", "points": 3}\n\nbecause\n')
+    nb = build_exercises.parse("demo", text)
+    roles = [(c.cell_type, c.metadata.nbgrader["grade_id"], c.metadata.nbgrader["solution"],
+              c.metadata.nbgrader["grade"], c.metadata.nbgrader.get("points")) for c in nb.cells]
+    assert roles == [("markdown", "demo-text-1", False, False, None), ("code", "demo-given-2", False, False, None),
+                     ("code", "f", True, False, None), ("code", "test_f", False, True, 2),
+                     ("markdown", "why", True, True, 3)]
+    with pytest.raises(ValueError, match="unknown option"):
+        build_exercises.parse("demo", "```{code-cell} ipython3\n:point: 2\nx\n```\n")
+
+
+# --- the real nbgrader commands -------------------------------------------------------------
+
+
+def nbgrader(course, *args):
+    """Run an nbgrader command in ``course`` with the venv's bin/ on PATH; return its output."""
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    done = subprocess.run(["nbgrader", *args], cwd=course, env=env, capture_output=True, text=True, timeout=1500)
+    assert done.returncode == 0, f"nbgrader {' '.join(args)} failed:\n{done.stdout[-3000:]}{done.stderr[-6000:]}"
+    return done.stdout + done.stderr
+
+
+@pytest.mark.slow
+def test_committed_notebooks_are_regenerated_exactly(tmp_path):
+    shutil.copy(ROOT / "nbgrader_config.py", tmp_path)
+    (tmp_path / "solutions").mkdir()
+    for source in (ROOT / "solutions").glob("*.md"):
+        shutil.copy(source, tmp_path / "solutions")
+    assert sorted(p.stem for p in (ROOT / "solutions").glob("*.md")) == sorted(ASSIGNMENTS)
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    subprocess.run([sys.executable, str(ROOT / "tools" / "build_exercises.py"), "--root", str(tmp_path)],
+                   check=True, env=env, capture_output=True)
+    for kind in ("solutions", "exercises"):
+        for assignment in ASSIGNMENTS:
+            relative = Path(kind) / assignment / f"{assignment}.ipynb"
+            committed = json.loads((ROOT / relative).read_text())
+            regenerated = json.loads((tmp_path / relative).read_text())
+            assert committed == regenerated, f"{relative} differs from what tools/build_exercises.py writes: rerun it"
+            shipped = sorted(p.name for p in (ROOT / kind / assignment).iterdir() if not p.name.startswith("."))
+            assert shipped == [f"{assignment}.ipynb"], f"{kind}/{assignment} holds more than its notebook: {shipped}"
+
+
+def answered(release, source, submission):
+    """The release with the solution's answers, then the submission's edits."""
+    nb = copy.deepcopy(release)
+    if submission.blank:
+        return nb
+    answers = {c.metadata.nbgrader.grade_id: c.source for c in source.cells if c.metadata.nbgrader.get("solution")}
+    for cell in nb.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id in answers:
+            cell.source = answers[grade_id]
+        for old, new in submission.edits.get(grade_id, ()):
+            assert cell.source.count(old) == 1, f"{submission.student}: {old!r} is not once in cell {grade_id}"
+            cell.source = cell.source.replace(old, new)
+        if grade_id in submission.sources:
+            cell.source = submission.sources[grade_id]
+    unknown = set(submission.edits) | set(submission.sources)
+    assert unknown <= set(answers), f"{submission.student}: no solution cell {unknown - set(answers)}"
+    return nb
+
+
+def all_submissions():
+    from exercise_mistakes import Submission
+    common = [Submission("solution"), Submission("blank", blank=True)]
+    return {assignment: common + listed for assignment, listed in built_submissions().items()}
+
+
+@pytest.fixture(scope="module")
+def graded_course(tmp_path_factory):
+    """A temporary course graded by the real commands; returns (course, submissions, seconds per notebook)."""
+    course = tmp_path_factory.mktemp("course")
+    shutil.copy(ROOT / "nbgrader_config.py", course)
+    shutil.copytree(ROOT / "solutions", course / "solutions")
+    shutil.copytree(ROOT / "exercises", course / "exercises")
+    table = all_submissions()
+    timings = {}
+    for assignment, listed in table.items():
+        nbgrader(course, "generate_assignment", assignment, "--force")
+        release = nbformat.read(course / "exercises" / assignment / f"{assignment}.ipynb", as_version=4)
+        source = nbformat.read(course / "solutions" / assignment / f"{assignment}.ipynb", as_version=4)
+        for submission in listed:
+            folder = course / "submitted" / submission.student / assignment
+            folder.mkdir(parents=True)
+            nbformat.write(answered(release, source, submission), folder / f"{assignment}.ipynb")
+        started = time.perf_counter()
+        nbgrader(course, "autograde", assignment)
+        timings[assignment] = (time.perf_counter() - started) / len(listed)
+        nbgrader(course, "generate_feedback", assignment)
+    nbgrader(course, "export")
+    artifacts = ROOT / "test-artifacts"
+    artifacts.mkdir(exist_ok=True)
+    (artifacts / "autograde_seconds_per_notebook.json").write_text(json.dumps(timings, indent=1))
+    return course, table, timings
+
+
+def scores(course, assignment, student):
+    """Autograded cells of one submission: grade_id -> (score, max_score), from the gradebook."""
+    from nbgrader.api import Gradebook
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+        submitted = gradebook.find_submission_notebook(assignment, assignment, student)
+        return {grade.name: (grade.score, grade.max_score) for grade in submitted.grades
+                if grade.cell.cell_type == "code"}
+
+
+def cell_outputs(course, assignment, student):
+    """grade_id -> the text of every output of that cell in the autograded notebook."""
+    nb = nbformat.read(course / "autograded" / student / assignment / f"{assignment}.ipynb", as_version=4)
+    texts = {}
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            texts[cell.metadata.get("nbgrader", {}).get("grade_id")] = "\n".join(
+                o.get("text", "") + o.get("evalue", "") for o in cell.outputs)
+    return nb, texts
+
+
+def feedback_text(course, assignment, student):
+    page = (course / "feedback" / student / assignment / f"{assignment}.html").read_text(encoding="utf-8")
+    return html.unescape(re.sub(r"<[^>]+>", "", page))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_solution_earns_full_marks_without_stray_output(graded_course, assignment):
+    course, _, _ = graded_course
+    got = scores(course, assignment, "solution")
+    assert got and all(score == maximum for score, maximum in got.values()), got
+    nb, _ = cell_outputs(course, assignment, "solution")
+    for cell in grade_cells(nb):
+        kinds = [(o.output_type, o.get("name")) for o in cell.outputs]
+        assert kinds == [("stream", "stdout")], (cell.metadata.nbgrader.grade_id, kinds)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_unanswered_release_earns_zero_and_is_graded(graded_course, assignment):
+    course, _, _ = graded_course
+    got = scores(course, assignment, "blank")
+    assert got and all(score == 0 for score, _ in got.values()), got
+    _, texts = cell_outputs(course, assignment, "blank")
+    assert any("is not written yet" in text for text in texts.values())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_built_submissions_lose_exactly_their_points_and_feedback_names_the_mistake(graded_course, assignment):
+    course, table, _ = graded_course
+    for submission in table[assignment]:
+        if submission.student in ("solution", "blank"):
+            continue
+        got = scores(course, assignment, submission.student)
+        lost = sorted(name for name, (score, maximum) in got.items() if score != maximum)
+        assert lost == sorted(submission.fails), (submission.student, got)
+        assert all(got[name][0] == 0 for name in lost), (submission.student, got)
+        _, texts = cell_outputs(course, assignment, submission.student)
+        shown = feedback_text(course, assignment, submission.student)
+        for name, phrase in submission.fails.items():
+            if phrase is not None:
+                assert phrase in texts[name], (submission.student, name, texts[name])
+                assert phrase in shown, (submission.student, phrase)
+
+
+@pytest.mark.slow
+def test_export_lists_every_submission_with_its_score(graded_course):
+    course, table, timings = graded_course
+    with open(course / "grades.csv", newline="") as handle:
+        rows = {(row["assignment"], row["student_id"]): row for row in csv.DictReader(handle)}
+    for assignment, listed in table.items():
+        for submission in listed:
+            row = rows[(assignment, submission.student)]
+            autograded = scores(course, assignment, submission.student)
+            assert float(row["score"]) >= sum(score for score, _ in autograded.values())
+        assert float(rows[(assignment, "blank")]["score"]) == 0
+    print("autograde seconds per notebook:", {a: round(t, 1) for a, t in timings.items()})
