@@ -15,6 +15,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 import nbformat
@@ -85,6 +86,13 @@ def visible_tests(source_notebook: Path) -> dict[str, float]:
             and "BEGIN HIDDEN TESTS" not in cell.source}
 
 
+def manually_graded(source_notebook: Path) -> dict[str, float]:
+    """grade_id -> points of the written answers (Markdown answer cells, graded by hand)."""
+    notebook = nbformat.read(source_notebook, as_version=4)
+    return {meta["grade_id"]: meta["points"] for cell in notebook.cells
+            if cell.cell_type == "markdown" and (meta := _nbgrader_meta(cell)).get("grade")}
+
+
 def answer_cell_sources(notebook_path: Path) -> dict[str, str]:
     """grade_id -> the current source of each answer cell of a (student's) notebook."""
     notebook = nbformat.read(notebook_path, as_version=4)
@@ -103,13 +111,15 @@ def answered_release(course: Path, assignment: str) -> nbformat.NotebookNode:
 
 
 def submit(course: Path, assignment: str, student: str, notebook: Path | nbformat.NotebookNode) -> Path:
-    """Place a student's notebook where nbgrader collects it: submitted/<student>/<a>/<a>.ipynb."""
+    """Place a student's notebook where nbgrader collects it, submitted/<student>/<a>/<a>.ipynb,
+    with the timestamp.txt that `nbgrader collect` would write beside it."""
     target = course / "submitted" / student / assignment / f"{assignment}.ipynb"
     target.parent.mkdir(parents=True, exist_ok=True)
     if isinstance(notebook, Path):
         shutil.copy2(notebook, target)
     else:
         nbformat.write(notebook, target)
+    (target.parent / "timestamp.txt").write_text(datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f %Z"))
     return target
 
 
