@@ -27,7 +27,7 @@ import pytest
 from journeys import course as C
 from journeys import formgrader_ui as fg
 from journeys import notebook_ui as ui
-from journeys.browser import browser_page
+from journeys.browser import browser_page, chromium_path
 from journeys.servers import jupyter_server, wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -42,6 +42,7 @@ class Journey:
     """One journey's course copy, folders, screenshots and clock (steps go to timing.txt)."""
 
     def __init__(self, name: str, tmp_path: Path):
+        chromium_path()  # skip (fail in CI) before any server starts when there is no browser
         self.artifacts = ARTIFACTS / name
         self.artifacts.mkdir(parents=True, exist_ok=True)
         self.course = C.copy_course(tmp_path / "course")
@@ -141,6 +142,7 @@ def test_student_in_jupyterlab_answers_gru_cell_and_earns_full_marks(tmp_path):
         journey.step("notebook saved with the pasted answers")
         browser.shot("saved")
         assert not browser.outside, f"the page sent requests beyond the server: {browser.outside}"
+    journey.step("server stopped")
 
     # Grade what the student saved, with the real commands.
     C.submit(journey.course, assignment, STUDENT, journey.course / path)

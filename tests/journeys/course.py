@@ -20,7 +20,7 @@ from pathlib import Path
 
 import nbformat
 
-from .servers import jupyter_env, venv_bin
+from .servers import jupyter_env, stop, venv_bin
 
 ROOT = Path(__file__).resolve().parents[2]
 COURSE_FILES = ("nbgrader_config.py",)
@@ -52,11 +52,16 @@ def nbgrader(course: Path, *args: str, home: Path) -> str:
     notebook of a failed run but keeps an older score, so the exit status must be checked.
     """
     command = [str(venv_bin() / "nbgrader"), *args]
-    result = subprocess.run(command, cwd=course, env=jupyter_env(home), stdin=subprocess.DEVNULL,
-                            capture_output=True, text=True, timeout=NBGRADER_TIMEOUT)
-    output = result.stdout + result.stderr
-    if result.returncode != 0:
-        raise AssertionError(f"`nbgrader {' '.join(args)}` exited with {result.returncode}:\n{output[-4000:]}")
+    process = subprocess.Popen(command, cwd=course, env=jupyter_env(home), stdin=subprocess.DEVNULL,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               start_new_session=True)
+    try:
+        output, _ = process.communicate(timeout=NBGRADER_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        stop(process)  # nbgrader and the kernel it started (in a session of its own)
+        raise AssertionError(f"`nbgrader {' '.join(args)}` ran past {NBGRADER_TIMEOUT} s") from None
+    if process.returncode != 0:
+        raise AssertionError(f"`nbgrader {' '.join(args)}` exited with {process.returncode}:\n{output[-4000:]}")
     return output
 
 

@@ -25,7 +25,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,8 +119,8 @@ def wait_until(condition, timeout: float, what: str, interval: float = 0.5, slee
     """Poll ``condition()`` until it returns something true; fail naming ``what`` after ``timeout`` s.
 
     Network and decoding errors (OSError, ValueError) count as "not yet"; any other error
-    ends the wait at once. While a browser is open pass ``sleep=page.wait_for_timeout``-like
-    waits (seconds in, see journeys.ui) so Playwright keeps serving its events.
+    ends the wait at once. While a browser is open, pass
+    ``sleep=notebook_ui.page_sleep(page)`` so that Playwright keeps serving its events.
     """
     deadline = time.monotonic() + timeout
     last_error = None
