@@ -9,7 +9,9 @@ For each assignment ``a``:
 1. ``solutions/a.md`` (text, reviewed as a diff) becomes ``solutions/a/a.ipynb``, the
    instructor's notebook with nbgrader's cell metadata (nbgrader's "source");
 2. ``nbgrader generate_assignment a --force --no-db`` writes ``exercises/a/a.ipynb``,
-   the notebook students open (nbgrader's "release").
+   the notebook students open (nbgrader's "release"); one ``generate_assignment "*"``
+   does them all when every assignment is built (nbgrader then warns that the ``.md``
+   files hold no notebooks: harmless).
 
 Both notebooks are generated and committed; never edit them by hand. The test
 ``tests/test_exercises.py::test_committed_notebooks_are_regenerated_exactly`` fails when
@@ -144,7 +146,7 @@ def build_source(root: Path, assignment: str) -> Path:
 
 
 def release(root: Path, assignment: str) -> None:
-    """Run ``nbgrader generate_assignment`` for one assignment (with this interpreter's bin/ on PATH)."""
+    """Run ``nbgrader generate_assignment`` (with this interpreter's bin/ on PATH); ``"*"`` for all."""
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
     done = subprocess.run(["nbgrader", "generate_assignment", assignment, "--force", "--no-db"],
                           cwd=root, env=env, capture_output=True, text=True)
@@ -165,7 +167,12 @@ def main(argv=None) -> None:
     chosen = args.assignment or assignments(args.root)
     for assignment in chosen:
         build_source(args.root, assignment)
-        release(args.root, assignment)
+    if args.assignment:
+        for assignment in chosen:
+            release(args.root, assignment)
+    else:
+        release(args.root, "*")
+    for assignment in chosen:
         print(f"built solutions/{assignment}/{assignment}.ipynb and exercises/{assignment}/{assignment}.ipynb")
 
 

@@ -35,11 +35,17 @@ SUBMISSIONS = [
                    "    total = hidden_size * (input_size + hidden_size) + hidden_size\n"
                    "    return total + (num_layers - 1) * (2 * hidden_size * hidden_size + hidden_size)")},
                fails=failing("one bias vector per layer", "test_rnn_parameter_count", "test_rnn_parameter_count_hidden")),
-    # Correct in other styles: torch inside in float32; a vectorised input projection into a
-    # preallocated float32 array; warnings and stderr output from correct code.
-    Submission("style_torch_float32", sources={
+    # Correct in other styles, all in one notebook: torch inside in float32, printing a
+    # warning, stderr output and an overflow RuntimeWarning (harmless here); a vectorised
+    # input projection into a preallocated float32 array; a count summed over shapes.
+    Submission("other_styles", sources={
         "rnn_cell": (
+            "import sys\n"
+            "import warnings\n\n"
             "def rnn_cell(x, h, weight_ih, weight_hh, bias_ih, bias_hh):\n"
+            "    warnings.warn('rnn_cell: this implementation is slow', UserWarning)\n"
+            "    print('debug: rnn_cell called', file=sys.stderr)\n"
+            "    np.exp(np.float64(1000.0))\n"
             "    x, h, w_ih, w_hh, b_ih, b_hh = (torch.as_tensor(a, dtype=torch.float32)\n"
             "                                     for a in (x, h, weight_ih, weight_hh, bias_ih, bias_hh))\n"
             "    return torch.tanh(torch.addmm(b_ih + b_hh, x, w_ih.T) + h @ w_hh.T).numpy()"),
@@ -60,16 +66,5 @@ SUBMISSIONS = [
             "        shapes = [(hidden_size, inputs), (hidden_size, hidden_size), (hidden_size,), (hidden_size,)]\n"
             "        total += sum(int(np.prod(shape)) for shape in shapes)\n"
             "    return total"),
-    }),
-    Submission("style_warnings", sources={
-        "rnn_cell": (
-            "import sys\n"
-            "import warnings\n\n"
-            "def rnn_cell(x, h, weight_ih, weight_hh, bias_ih, bias_hh):\n"
-            "    warnings.warn('rnn_cell: this implementation is slow', UserWarning)\n"
-            "    print('debug: rnn_cell called', file=sys.stderr)\n"
-            "    np.exp(np.float64(1000.0))  # an overflow RuntimeWarning, harmless here\n"
-            "    a = x @ weight_ih.T + bias_ih + h @ weight_hh.T + bias_hh\n"
-            "    return 2.0 / (1.0 + np.exp(-2.0 * a)) - 1.0  # tanh written out"),
     }),
 ]
