@@ -1,0 +1,321 @@
+"""The grading command against broken, slow and dishonest submissions (tests/adversarial/).
+
+One run of ``python -m rnnlab.grading autograde rnn_forward`` grades every adversarial
+student of tests/adversarial/cases.py side by side, in a scratch copy of the course. The
+suite prints a table (case, expected, got) where "got" is what the report says *and*
+what the gradebook holds, and fails on any row that differs. Further tests check what a
+row cannot show: the loopback server the test runs was never reached, no process
+outlived grading, huge outputs were cut, every job ended within its time limit, and the
+feedback shows no hidden test. The fast tests at the end check the pieces that decide
+outcomes without running nbgrader.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import nbformat
+import numpy as np
+import pytest
+
+from adversarial import notebooks
+from adversarial.cases import ASSIGNMENT, CASES, FULL, Context
+
+REPO = Path(__file__).resolve().parents[1]
+CELL_TIMEOUT = 10   # seconds per cell and per outside call
+TIMEOUT = 150       # seconds per notebook, everything included (the machine is shared)
+JOBS = 2
+
+
+class LoopbackServer:
+    """A TCP server on 127.0.0.1 that records every connection it accepts."""
+
+    def __init__(self):
+        self.socket = socket.create_server(("127.0.0.1", 0))
+        self.socket.settimeout(0.2)
+        self.port = self.socket.getsockname()[1]
+        self.connections = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self):
+        while not self._stop.is_set():
+            try:
+                connection, address = self.socket.accept()
+            except OSError:
+                continue
+            self.connections.append(address)
+            connection.close()
+
+    def close(self):
+        self._stop.set()
+        self._thread.join()
+        self.socket.close()
+
+
+def make_course(root: Path) -> Path:
+    """A scratch course holding rnn_forward only: config, source and release."""
+    shutil.copy(REPO / "nbgrader_config.py", root / "nbgrader_config.py")
+    for folder in ("solutions", "exercises"):
+        shutil.copytree(REPO / folder / ASSIGNMENT, root / folder / ASSIGNMENT)
+    return root
+
+
+def context(course: Path, port: int) -> Context:
+    read = lambda folder: nbformat.read(course / folder / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)  # noqa: E731
+    return Context(read("exercises"), read("solutions"), str(course), port)
+
+
+def submit(course: Path, student: str, files: dict) -> None:
+    folder = course / "submitted" / student / ASSIGNMENT
+    folder.mkdir(parents=True)
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+
+
+def grade(course: Path, *options):
+    """Run the grading command in ``course``; return the process and its wall time."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
+    command = [sys.executable, "-m", "rnnlab.grading", "autograde", ASSIGNMENT, "--jobs", str(JOBS),
+               "--cell-timeout", str(CELL_TIMEOUT), "--timeout", str(TIMEOUT), *options]
+    started = time.monotonic()
+    done = subprocess.run(command, cwd=course, env=env, capture_output=True, text=True, timeout=1800)
+    return done, time.monotonic() - started
+
+
+def gradebook_grades(course: Path) -> dict:
+    """student -> list of (grade id, auto score, needs manual grade), read with nbgrader's API."""
+    from nbgrader.api import Gradebook
+
+    grades = {}
+    with Gradebook(f"sqlite:///{course}/gradebook.db", "rnnlab") as gb:
+        for submission in gb.find_assignment(ASSIGNMENT).submissions:
+            grades[submission.student.id] = [(g.name, g.auto_score, g.needs_manual_grade)
+                                             for nb in submission.notebooks for g in nb.grades]
+    return grades
+
+
+def got(outcome: dict, grades: list) -> str:
+    """What the report says about one student, checked against the gradebook."""
+    scores = [score for _, score, _ in grades]
+    if outcome["status"] == "failed":
+        if any(score is not None for score in scores) or not all(review for *_, review in grades):
+            return f"failed, yet the gradebook holds scores {scores}"
+        return "failed: " + outcome["reasons"][0].split(":")[0]
+    total = sum(scores)
+    if outcome["score"] is None or abs(total - outcome["score"]) > 1e-9:
+        return f"{outcome['status']} {outcome['score']}, yet the gradebook holds {total:g}"
+    return f"{outcome['status']} {total:g}"
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    course = make_course(tmp_path_factory.mktemp("adversarial"))
+    server = LoopbackServer()
+    try:
+        ctx = context(course, server.port)
+        for case in CASES:
+            submit(course, case.student, case.build(ctx))
+        done, wall = grade(course)
+        time.sleep(0.5)  # a connection in flight would still be counted
+    finally:
+        server.close()
+    print(done.stderr[-3000:])
+    report = json.loads((course / "autograded" / f"grading-report-{ASSIGNMENT}.json").read_text())
+    return SimpleNamespace(course=course, done=done, wall=wall, server=server,
+                           outcomes={o["student"]: o for o in report}, grades=gradebook_grades(course))
+
+
+@pytest.mark.slow
+def test_every_adversarial_case_is_graded_as_expected(graded):
+    rows = [(case.student, case.expected, got(graded.outcomes[case.student], graded.grades.get(case.student, [])))
+            if case.student in graded.outcomes else (case.student, case.expected, "missing from the report")
+            for case in CASES]
+    width = max(len(case.student) for case in CASES)
+    lines = [f"{'case':<{width}}  {'expected':<24} got"]
+    lines += [f"{name:<{width}}  {expected:<24} {result}{'' if expected == result else '   <-- DIFFERS'}"
+              for name, expected, result in rows]
+    print("\n" + "\n".join(lines) + f"\n{len(CASES)} students graded in one command run in {graded.wall:.0f} s")
+    print(graded.done.stdout)
+    assert all(expected == result for _, expected, result in rows), "\n".join(lines)
+
+
+@pytest.mark.slow
+def test_exit_status_says_not_everything_was_graded(graded):
+    assert graded.done.returncode == 1, graded.done.stderr[-2000:]
+    assert "NOT graded" in graded.done.stdout
+
+
+@pytest.mark.slow
+def test_flagged_cells_wait_for_an_instructor(graded):
+    """A disagreement leaves the disputed cells marked for manual grading, with the lower score."""
+    for student in ("patch_numpy", "patch_rnnlab", "ipython_hooks", "detects_nbgrader"):
+        reviewed = [name for name, score, review in graded.grades[student] if review]
+        assert reviewed, f"{student}: no cell marked for manual grading"
+        assert any("outside check disagrees" in r for r in graded.outcomes[student]["reasons"])
+
+
+@pytest.mark.slow
+def test_tampered_cells_are_reported(graded):
+    reasons = {s: " ".join(graded.outcomes[s]["reasons"]) for s in ("edited_test", "deleted_tests", "stripped_metadata")}
+    assert "test_rnn_cell: edited" in reasons["edited_test"]
+    assert "test_rnn_forward: deleted" in reasons["deleted_tests"]
+    assert "test_rnn_forward_hidden: deleted" in reasons["deleted_tests"]
+    assert "metadata restored" in reasons["stripped_metadata"]
+
+
+@pytest.mark.slow
+def test_student_code_never_reached_the_loopback_server(graded):
+    assert graded.server.connections == []
+
+
+@pytest.mark.slow
+def test_no_student_process_outlives_grading(graded):
+    survivors = []
+    for entry in Path("/proc").iterdir():
+        try:
+            command = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"rnnlab-grading-" in command:
+            survivors.append(command.replace(b"\0", b" ")[:200])
+    assert survivors == []
+
+
+@pytest.mark.slow
+def test_every_job_ended_within_its_time_limit(graded):
+    for student, outcome in graded.outcomes.items():
+        assert outcome["seconds"] <= TIMEOUT + 5, f"{student} took {outcome['seconds']} s"
+    assert graded.outcomes["ignores_interrupt"]["reasons"][0].startswith("timeout")
+
+
+@pytest.mark.slow
+def test_huge_outputs_are_cut_in_the_autograded_notebook(graded):
+    for student in ("print_100mb", "huge_image"):
+        path = graded.course / "autograded" / student / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+        assert path.stat().st_size < 2_000_000, f"{student}: {path.stat().st_size} bytes"
+        assert "removed by the grader" in path.read_text()
+
+
+@pytest.mark.slow
+def test_feedback_shows_scores_and_messages_but_no_hidden_test(graded):
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
+    done = subprocess.run([sys.executable, "-m", "rnnlab.grading", "feedback", ASSIGNMENT,
+                           "--student", "unanswered", "--student", "correct"],
+                          cwd=graded.course, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    for student in ("unanswered", "correct"):
+        html = (graded.course / "feedback" / student / ASSIGNMENT / f"{ASSIGNMENT}.html").read_text()
+        assert "hidden=True" not in html and "BEGIN HIDDEN TESTS" not in html
+        assert "hidden tests: not shown in the feedback" in html
+    unanswered = (graded.course / "feedback" / "unanswered" / ASSIGNMENT / f"{ASSIGNMENT}.html").read_text()
+    assert "rnn_cell is not written yet" in unanswered
+    assert f"0.0 / {FULL:.1f}" in unanswered.replace("\n", " ") or f"Score: 0.0 / {FULL:.1f}" in unanswered
+
+
+@pytest.mark.slow
+def test_without_the_sandbox_the_command_warns_and_the_gaps_show(tmp_path):
+    """--no-sandbox (what a machine without bwrap gets): a loud warning, and reading
+    solutions/ works again, which is what the sandbox prevents in the run above."""
+    course = make_course(tmp_path)
+    ctx = context(course, port=9)  # the network case is not built here
+    for case in CASES:
+        if case.student in ("correct", "reads_solutions"):
+            submit(course, case.student, case.build(ctx))
+    done, _ = grade(course, "--no-sandbox")
+    assert "WARNING: bubblewrap (bwrap) is not installed" in done.stderr + done.stdout
+    assert done.returncode == 0, done.stderr[-2000:]
+    grades = gradebook_grades(course)
+    assert sum(score for _, score, _ in grades["correct"]) == FULL
+    assert sum(score for _, score, _ in grades["reads_solutions"]) == FULL
+
+
+# --- the pieces that decide outcomes, without nbgrader -------------------------------------
+
+
+def test_wire_decoding_builds_only_plain_values():
+    from rnnlab.grading import wire
+
+    class AlwaysEqual:
+        def __eq__(self, other):
+            return True
+
+    decoded = wire.decode(wire.encode({"x": (np.arange(6.0).reshape(2, 3), 3, "s", None), "y": AlwaysEqual()}))
+    assert isinstance(decoded["y"], wire.Unreadable) and type(decoded["y"]).__name__ == "AlwaysEqual"
+    assert decoded["y"] != 1 and not (decoded["y"] == decoded["y"].__class__())
+    np.testing.assert_array_equal(decoded["x"][0], np.arange(6.0).reshape(2, 3))
+    hostile = [
+        {"ndarray": {"dtype": "object", "shape": [1], "data": ""}},
+        {"ndarray": {"dtype": "float64", "shape": [4], "data": "AAAAAAAAAAA="}},  # 8 bytes for 4 floats
+        {"ndarray": {"dtype": "float64", "shape": [-1], "data": ""}},
+        {"evil": "x"},
+        {"list": [1], "tuple": [2]},
+        [1, 2],
+    ]
+    for message in hostile:
+        with pytest.raises(wire.WireError):
+            wire.decode(message)
+    nested = 1
+    for _ in range(100):
+        nested = {"list": [nested]}
+    with pytest.raises(wire.WireError):
+        wire.decode(nested)
+
+
+def test_lower_score_stands_when_the_checks_disagree():
+    from rnnlab.grading.report import decide
+
+    result = {"student": "s", "status": "ok", "findings": [], "seconds": 1.0, "notebooks": {"nb": {
+        "scores": {"t1": [2.0, 2.0], "t2": [1.0, 1.0], "t3": [0.0, 1.0]},
+        "outside": {"t1": ["pass", ""], "t2": ["fail", "AssertionError: wrong"], "t3": ["pass", ""]}}}}
+    outcome = decide(result, max_score=4.0)
+    assert outcome.status == "flagged" and outcome.score == 2.0
+    assert outcome.cells["nb"] == {"t1": [2.0, False], "t2": [0.0, True], "t3": [0.0, True]}
+    result["notebooks"]["nb"]["outside"]["t2"] = ["unknown", "timeout: no answer within 10 s"]
+    assert decide(result, max_score=4.0).status == "failed"
+    assert decide(result, max_score=4.0).reasons[0].startswith("timeout")
+
+
+def recorded_cells(source, release) -> dict:
+    """The cells as generate_assignment records them in the gradebook: locked ones with their
+    hidden tests, answer cells as released."""
+    cells = {}
+    for cell in source.cells:
+        meta = cell.metadata["nbgrader"]
+        text = cell.source if meta.get("locked") else notebooks.cell(release, meta["grade_id"]).source
+        cells[meta["grade_id"]] = {"source": text, "cell_type": cell.cell_type, "locked": meta.get("locked", False),
+                                   "grade": meta.get("grade", False), "solution": meta.get("solution", False),
+                                   "points": float(meta.get("points", 0.0))}
+    return cells
+
+
+def test_tamper_finds_edits_deletions_and_restores_stripped_metadata():
+    from nbgrader.preprocessors import ClearHiddenTests
+
+    from rnnlab.grading import tamper
+
+    read = lambda folder: nbformat.read(REPO / folder / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)  # noqa: E731
+    release, source = read("exercises"), read("solutions")
+    cells = recorded_cells(source, release)
+    hide = ClearHiddenTests()._remove_hidden_test_region
+    assert tamper.examine(notebooks.answered(release, source), cells, hide, release) == []
+    edited = notebooks.answered(release, source)
+    notebooks.cell(edited, "test_rnn_cell").source = "pass"
+    assert [(f.grade_id, f.change) for f in tamper.examine(edited, cells, hide, release)] == [("test_rnn_cell", "edited")]
+    deleted = notebooks.without(release, ["test_rnn_forward"])
+    assert [(f.grade_id, f.change) for f in tamper.examine(deleted, cells, hide, release)] == [
+        ("test_rnn_forward", "deleted")]
+    stripped = notebooks.stripped(release)
+    findings = tamper.examine(stripped, cells, hide, release)
+    assert findings and {f.change for f in findings} == {"metadata restored"}
+    assert [notebooks.grade_id(c) for c in stripped.cells] == [notebooks.grade_id(c) for c in release.cells]
