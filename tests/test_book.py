@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -199,19 +200,12 @@ def browser_pages() -> list[Path]:
     return pages
 
 
-@pytest.mark.browser
-def test_every_page_renders_offline_with_math_and_images():
+@contextmanager
+def browser_context():
+    """A Playwright context in Debian's chromium, with flags that keep it off the network."""
     from playwright.sync_api import sync_playwright
 
     executable = chromium_path()
-    pages = browser_pages()
-    expected = {page_of(doc) for doc in toc_files()}
-    assert expected <= set(pages), f"toc pages missing from the built site: {sorted(map(str, expected - set(pages)))}"
-    math_pages = {page_of(doc) for doc in toc_files() if has_math(doc)}
-    assert math_pages, "no source has math: the math check would test nothing"
-    ARTIFACTS.mkdir(exist_ok=True)
-
-    problems = []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=executable,
@@ -226,17 +220,52 @@ def test_every_page_renders_offline_with_math_and_images():
             ],
         )
         try:
-            context = browser.new_context(viewport={"width": 1280, "height": 900})
-            for path in pages:
-                name = str(path.relative_to(HTML))
-                problems += [f"{name}: {p}" for p in check_page(context, path, path in math_pages)]
+            yield browser.new_context(viewport={"width": 1280, "height": 900})
         finally:
             browser.close()
+
+
+@pytest.mark.browser
+def test_every_page_renders_offline_with_math_and_images():
+    pages = browser_pages()
+    expected = {page_of(doc) for doc in toc_files()}
+    assert expected <= set(pages), f"toc pages missing from the built site: {sorted(map(str, expected - set(pages)))}"
+    math_pages = {page_of(doc) for doc in toc_files() if has_math(doc)}
+    assert math_pages, "no source has math: the math check would test nothing"
+    ARTIFACTS.mkdir(exist_ok=True)
+
+    problems = []
+    with browser_context() as context:
+        for path in pages:
+            name = str(path.relative_to(HTML))
+            shot = ARTIFACTS / (name.replace("/", "__").removesuffix(".html") + ".png")
+            problems += [f"{name}: {p}" for p in check_page(context, path, path in math_pages, shot)]
     assert not problems, "\n".join(problems)
 
 
-def check_page(context, path: Path, expect_math: bool) -> list[str]:
-    """Open one page and return what is wrong with it (an empty list when nothing is)."""
+@pytest.mark.browser
+def test_page_check_reports_what_is_broken(tmp_path):
+    """The browser check itself: a clean page passes, a broken one is caught on every count."""
+    clean = tmp_path / "clean.html"
+    clean.write_text("<!doctype html><html><body><p>nothing to see</p></body></html>")
+    broken = tmp_path / "broken.html"
+    broken.write_text(
+        "<!doctype html><html><head><script>console.error('boom')</script>"
+        # never fetched: the check aborts every request that is not file://
+        "<script src='http://127.0.0.1:9/never.js'></script></head>"
+        "<body><span class='math'>\\(x^2\\)</span><img src='missing.png'></body></html>"
+    )
+    with browser_context() as context:
+        assert check_page(context, clean, False, tmp_path / "clean.png") == []
+        problems = check_page(context, broken, True, tmp_path / "broken.png")
+    report = "\n".join(problems)
+    for expected in ("MathJax did not load", "image did not load", "request left file://: http://127.0.0.1:9/",
+                     "console error: boom"):
+        assert expected in report, f"the check missed {expected!r}; it reported:\n{report}"
+
+
+def check_page(context, path: Path, expect_math: bool, screenshot: Path) -> list[str]:
+    """Open one page, save a full-page screenshot, and return what is wrong with it."""
     problems: list[str] = []
     outside: list[str] = []
     errors: list[str] = []
@@ -281,8 +310,7 @@ def check_page(context, path: Path, expect_math: bool) -> list[str]:
     )
     problems += [f"image did not load: {src}" for src in broken]
 
-    shot = ARTIFACTS / (str(path.relative_to(HTML)).replace("/", "__").removesuffix(".html") + ".png")
-    page.screenshot(path=str(shot), full_page=True)
+    page.screenshot(path=str(screenshot), full_page=True)
     page.close()
 
     problems += [f"request left file://: {url}" for url in outside]
