@@ -11,9 +11,11 @@ Screenshots of the key steps, the server's log and each journey's timing are wri
 ``test-artifacts/journeys/<journey>/`` for a person to look at.
 
 README.md tells students and instructors what these journeys do: students run
-``jupyter lab`` in the repository root and open
-``exercises/<assignment>/<assignment>.ipynb``; instructors run ``jupyter lab`` in the
-repository root and choose Nbgrader ▸ Formgrader.
+``jupyter lab`` (or ``jupyter notebook``) in the repository root, double-click through
+the file browser to ``exercises/<assignment>/<assignment>.ipynb`` and use Run ▸ Run All
+Cells; instructors collect notebooks into ``submitted/<student>/<assignment>/``, run
+``nbgrader generate_assignment`` and ``nbgrader autograde``, then run ``jupyter lab`` in
+the repository root and choose Nbgrader ▸ Formgrader.
 """
 
 from __future__ import annotations
@@ -80,8 +82,8 @@ def run_unanswered_and_read_the_failure(journey: Journey, browser, server, assig
     """Run All on the released notebook: the cells above the first visible test run cleanly,
     and that test fails with the check's message saying the function is not written yet."""
     path = f"exercises/{assignment}/{assignment}.ipynb"
+    ui.open_notebook(browser, server, path)
     page = browser.page
-    ui.open_notebook(page, server, path)
     journey.step(f"{path} open, kernel idle")
     browser.shot("notebook-opened")
     ui.run_all(page, server, path)

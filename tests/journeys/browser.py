@@ -47,7 +47,7 @@ def chromium_path() -> str:
 
 @dataclass
 class Browser:
-    """The page of a journey and what it recorded."""
+    """The page of a journey (replaced when the journey moves to a new browser tab) and what it recorded."""
 
     page: object
     shots_dir: Path
@@ -78,9 +78,9 @@ def browser_page(profile: Path, shots_dir: Path, port: int):
             viewport=VIEWPORT,
         )
         try:
+            context.set_default_timeout(ACTION_TIMEOUT_MS)
+            context.set_default_navigation_timeout(NAVIGATION_TIMEOUT_MS)
             page = context.pages[0] if context.pages else context.new_page()
-            page.set_default_timeout(ACTION_TIMEOUT_MS)
-            page.set_default_navigation_timeout(NAVIGATION_TIMEOUT_MS)
             browser = Browser(page, shots_dir)
 
             def record(request):

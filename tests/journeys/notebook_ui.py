@@ -19,12 +19,6 @@ RUN_ALL_TIMEOUT = 300  # s: every cell of an exercise notebook
 SAVE_TIMEOUT = 60      # s
 
 
-def notebook_url(server: Server, path: str) -> str:
-    """Where a student opens ``path`` (relative to the server's root) in this front end."""
-    prefix = "lab/tree" if server.kind == "lab" else "notebooks"
-    return server.url(f"{prefix}/{path}")
-
-
 def page_sleep(page):
     """A sleep (in seconds) that keeps Playwright serving its events while a test polls."""
     return lambda seconds: page.wait_for_timeout(seconds * 1000)
@@ -38,9 +32,31 @@ def kernel_state(server: Server, path: str) -> str | None:
     return None
 
 
-def open_notebook(page, server: Server, path: str) -> None:
-    """Open ``path`` and wait (bounded) until its cells are shown and its kernel is idle."""
-    page.goto(notebook_url(server, path))
+def open_notebook(browser, server: Server, path: str) -> None:
+    """Open the front end's start page, double-click through the file browser to ``path``
+    and wait (bounded) until its cells are shown and its kernel is idle.
+
+    JupyterLab opens the notebook in a tab of its own window; Notebook 7 opens it in a new
+    browser tab, which becomes ``browser.page``.
+    """
+    page = browser.page
+    page.goto(server.url("lab" if server.kind == "lab" else "tree"))
+    *folders, name = path.split("/")
+
+    def item(text):
+        return page.locator(".jp-DirListing-item", has=page.locator(
+            ".jp-DirListing-itemText", has_text=re.compile(f"^{re.escape(text)}$")))
+
+    for folder in folders:
+        item(folder).dblclick()
+    item(name).wait_for()
+    browser.shot("file-browser")
+    if server.kind == "lab":
+        item(name).dblclick()
+    else:
+        with page.context.expect_page() as opened:
+            item(name).dblclick()
+        browser.page = page = opened.value
     page.locator(".jp-Notebook .jp-CodeCell").first.wait_for(state="visible")
     wait_until(lambda: kernel_state(server, path) == "idle", KERNEL_TIMEOUT,
                f"the kernel of {path} to start and be idle", sleep=page_sleep(page))
