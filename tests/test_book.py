@@ -138,6 +138,8 @@ def test_every_cited_key_is_in_references_bib():
 
 
 # --- the build ---------------------------------------------------------------------
+# These read _build/html, which `make book` writes: they are marked slow so that
+# `make test-fast` (no book build) leaves them out; `make test` builds the book first.
 
 
 def built_html() -> Path:
@@ -150,17 +152,20 @@ def page_of(doc: str) -> Path:
     return built_html() / f"{doc}.html"
 
 
+@pytest.mark.slow
 def test_every_toc_entry_was_built():
     missing = [doc for doc in toc_files() if not page_of(doc).exists()]
     assert not missing, f"toc entries with no page in {HTML}: {missing}"
 
 
+@pytest.mark.slow
 def test_index_redirects_to_the_root_page():
     index = (built_html() / "index.html").read_text()
     root = toc_files()[0]
     assert f"{root}.html" in index, f"_build/html/index.html does not lead to {root}.html"
 
 
+@pytest.mark.slow
 def test_chapters_that_plot_have_figures_and_no_error_output():
     problems = []
     for doc in toc_files():
@@ -227,6 +232,7 @@ def browser_context():
 
 
 @pytest.mark.browser
+@pytest.mark.slow
 def test_every_page_renders_offline_with_math_and_images():
     pages = browser_pages()
     expected = {page_of(doc) for doc in toc_files()}
