@@ -300,7 +300,8 @@ def test_correct_answers_pass_in_any_style_and_checks_return_none(check, answer,
     (lambda x, h, w_ih, *w: x @ w_ih, "a weight used untransposed"),
     (lambda x, h, *w: h.mul_(0.5), "changed its argument `h` in place"),
     (lambda *a: "h_t", "expected a numpy array or a torch tensor"),
-], ids=("not_implemented", "none", "wrong_shape", "untransposed", "in_place", "string"))
+    (lambda x, h, *w: h / 0.0, "NaN or infinite values"),
+], ids=("not_implemented", "none", "wrong_shape", "untransposed", "in_place", "string", "not_finite"))
 def test_errors_and_unreadable_answers_become_messages(answer, phrase):
     assert phrase in message_of(checks.check_gru_cell, answer, hidden=False)
 

@@ -193,6 +193,10 @@ def _verdict(spec, case, arrays, got, expected, graded):
     wrong = [k for k in graded if not close(got[k], expected[k])]
     if not wrong:
         return None
+    for key in wrong:
+        if not np.all(np.isfinite(got[key])):
+            return (f"{spec.name} returned {key} with NaN or infinite values on the inputs {case.describe(spec.sequence)}: "
+                    "look for a division by zero, a log of 0, or an overflow (exp of a large number in float32).")
     lines = [f"{spec.name} is wrong on the inputs {case.describe(spec.sequence)} (compared with {spec.oracle}):"]
     lines += [_difference(k, got[k], expected[k], spec.sequence) for k in wrong]
     right = [k for k in graded if k not in wrong]
