@@ -347,17 +347,15 @@ def test_forget_gate_bias_reverse_direction_is_checked_by_the_hidden_tests():
 
 def small_runs(seeded=True, steps=4):
     """Real (short) training runs of the gru_vs_lstm assignment's kind, for the training checks."""
-    from rnnlab.tasks import temporal_order_task
-    from rnnlab.training import SequenceModel, train
-    task = temporal_order_task(length=(12, 13), first_position=(2, 3), second_position=(6, 7))
+    task = rnnlab.tasks.temporal_order_task(length=(12, 13), first_position=(2, 3), second_position=(6, 7))
 
     def train_cell(cell, seed):
         if seeded:
             torch.manual_seed(seed)
         hidden = training_checks.largest_hidden_size(cell, task.input_size, task.output_size, 300)
         layer = {"gru": rnnlab.GRU, "lstm": rnnlab.LSTM}[cell](task.input_size, hidden)
-        model = SequenceModel(layer, task.output_size, readout=task.readout)
-        return model, train(model, task, steps=steps, batch_size=8, eval_every=2, seed=seed, progress=False)
+        model = rnnlab.SequenceModel(layer, task.output_size, readout=task.readout)
+        return model, rnnlab.train(model, task, steps=steps, batch_size=8, eval_every=2, seed=seed, progress=False)
 
     runs = {cell: [train_cell(cell, seed) for seed in (0, 1)] for cell in training_checks.CELLS}
     settings = dict(task=task, budget=300, steps=steps, seeds=(0, 1), eval_every=2)
@@ -392,7 +390,7 @@ def test_training_checks_accept_correct_runs_and_name_their_mistakes(one_thread)
 
 
 def test_steps_to_solve_check_names_its_mistakes():
-    from rnnlab.training import History
+    History = rnnlab.History
     history = History(step=[1, 2, 3, 4, 5, 6], accuracy=[0.95, 0.2, 0.5, 0.9, 0.9, 0.4],
                       eval_step=[2, 4, 6], eval_accuracy=[0.9, 0.95, 0.5])
     runs = {"gru": [(None, history)], "lstm": [(None, History(step=[1, 2], accuracy=[0.1, 0.2],
