@@ -317,5 +317,5 @@ def test_tamper_finds_edits_deletions_and_restores_stripped_metadata():
         ("test_rnn_forward", "deleted")]
     stripped = notebooks.stripped(release)
     findings = tamper.examine(stripped, cells, hide, release)
-    assert findings and {f.change for f in findings} == {"metadata restored"}
+    assert [(f.grade_id, f.change) for f in findings] == [(f"{len(release.cells)} cells", "metadata restored")]
     assert [notebooks.grade_id(c) for c in stripped.cells] == [notebooks.grade_id(c) for c in release.cells]

@@ -53,7 +53,7 @@ def _autograde(args) -> int:
                     log=lambda line: print(line, file=sys.stderr, flush=True))
     outcomes = runner.run()
     warning = None if runner.sandbox.isolated else missing_warning()
-    print(report.table(outcomes, warning))
+    print(report.table(outcomes, warning, runner.notes))
     stem = args.report or str(runner.course.folder("autograded") / f"grading-report-{args.assignment}")
     Path(stem).parent.mkdir(parents=True, exist_ok=True)
     print("report written to " + " and ".join(report.write(outcomes, stem)))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -50,6 +51,7 @@ class Job:
     notebooks: list
     cells: dict          # notebook -> grade_id -> gradebook facts (Course.source_cells)
     releases: dict       # notebook -> release NotebookNode or None
+    applicable: dict     # notebook -> grade ids the outside check judges
     course_root: Path
     source_dir: Path     # the course's source folder, resolved
     source_setting: str  # CourseDirectory.source_directory as configured
@@ -177,9 +179,13 @@ def run_nbgrader(job: Job, course: Path) -> str:
     return log
 
 
+_EXCEPTION_LINE = re.compile(r"^\s*[\w.]*(Error|Exception|Interrupt|Exit)\b(: .*)?$")
+
+
 def _last_error(log: str) -> str:
+    """The last exception line of nbgrader's log (the end of a traceback), else its last line."""
     lines = [line.strip() for line in log.splitlines() if line.strip()]
-    errors = [line for line in lines if "Error" in line or "error" in line]
+    errors = [line for line in lines if _EXCEPTION_LINE.match(line)]
     return (errors or lines or ["no message"])[-1][:300]
 
 
@@ -218,7 +224,7 @@ def run(job: Job) -> dict:
             scratch = job.workdir / "outside" / name
             shutil.copytree(autograded, scratch, ignore=shutil.ignore_patterns("*.ipynb"))
             steps = outside.plan(graded, job.cells[name])
-            verdicts = outside.check(steps, job.sandbox, scratch, job.cell_timeout)
+            verdicts = outside.check(steps, job.sandbox, scratch, job.cell_timeout, job.applicable[name])
             entry["outside"] = {v.grade_id: [v.status, v.message[:2000]] for v in verdicts}
             result["notebooks"][name] = entry
         result["autograded"] = str(autograded)

@@ -11,13 +11,22 @@ gets no autograde score at all, so nothing reads as a 0 that nobody gave.
 from __future__ import annotations
 
 import shutil
+import warnings
 from pathlib import Path
 
 from nbgrader.api import Gradebook
+from sqlalchemy.exc import SAWarning
 
 
 def record(gradebook: Gradebook, assignment: str, outcome, notebooks, timestamp=None) -> None:
     """Store ``outcome`` (:class:`~rnnlab.grading.report.Outcome`) in ``gradebook``."""
+    with warnings.catch_warnings():
+        # nbgrader's own submission API trips this SQLAlchemy warning on every new student.
+        warnings.simplefilter("ignore", SAWarning)
+        _record(gradebook, assignment, outcome, notebooks, timestamp)
+
+
+def _record(gradebook, assignment, outcome, notebooks, timestamp):
     gradebook.update_or_create_student(outcome.student)
     if timestamp is not None:
         gradebook.update_or_create_submission(assignment, outcome.student, timestamp=timestamp)

@@ -13,9 +13,15 @@ comparison with the reference then happens in a process the student's code never
 in. A test cell passes when it raises nothing, as in nbgrader.
 
 What crosses over: functions (called remotely), arrays, tensors, numbers, strings and
-containers of them; modules by name (the grader's own, unpatched copy); any other
-object only as an unreadable stand-in. Read-only cells run on both sides (see
-:func:`_student_side` for how the student's side runs them).
+containers of them; modules by name (the grader's own, unpatched copy); a torch module
+the grader passes (pickled one way, its parameters copied back); any other object the
+student's side holds only as an unreadable stand-in. Read-only cells run on both sides
+(see :func:`_student_side`), but here they never call the student's functions.
+
+Some tests need what cannot cross (models a read-only cell trained with the student's
+code, say). :func:`calibrate` runs the check once on the instructor's solution: the
+tests it passes are the ones the outside check judges, for every student alike; the
+others keep nbgrader's in-kernel score, and the report says which they are.
 """
 
 from __future__ import annotations
@@ -158,12 +164,22 @@ def _remote_exception(error):
 
 
 def _copy_back(originals, changed):
-    """Write the arguments as the student's function left them into the grader's arrays."""
+    """Write the arguments as the student's function left them into the grader's arguments."""
     if isinstance(originals, (tuple, list)) and isinstance(changed, (tuple, list)):
         for original, new in zip(originals, changed):
             _copy_back(original, new)
-        return
-    if hasattr(originals, "shape") and getattr(changed, "shape", None) == originals.shape:
+    elif isinstance(changed, wire.ModuleState) and hasattr(originals, "state_dict"):
+        import torch
+
+        own = originals.state_dict(keep_vars=True)
+        with torch.no_grad():
+            for name, tensor, requires_grad in changed.entries:
+                target = own.get(name)
+                if target is not None and getattr(tensor, "shape", None) == target.shape:
+                    target.copy_(tensor)
+                    if isinstance(target, torch.nn.Parameter):
+                        target.requires_grad_(requires_grad)
+    elif hasattr(originals, "shape") and getattr(changed, "shape", None) == originals.shape:
         with contextlib.suppress(Exception):
             if hasattr(originals, "copy_"):
                 import torch
@@ -182,7 +198,7 @@ class StudentProcess:
         self._reply_fd, from_child = os.pipe()
         argv = [sys.executable, "-I", _CHILD, str(to_child), str(from_child)]
         self.process = subprocess.Popen(
-            sandbox.command(argv, workdir, env={"MPLBACKEND": "Agg"}),
+            sandbox.command(argv, workdir, env={"MPLBACKEND": "Agg", "NBGRADER_EXECUTION": "autograde"}),
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             pass_fds=(to_child, from_child), cwd=workdir)
         os.close(to_child)
@@ -211,8 +227,8 @@ class StudentProcess:
 
     def call(self, name, args, kwargs):
         try:
-            reply = self.request({"op": "call", "name": name, "args": wire.encode(args),
-                                  "kwargs": wire.encode(kwargs)})
+            reply = self.request({"op": "call", "name": name, "args": wire.encode(args, trusted=True),
+                                  "kwargs": wire.encode(kwargs, trusted=True)})
             if not isinstance(reply, dict) or not reply.get("ok"):
                 raise _remote_exception(reply.get("error") if isinstance(reply, dict) else None)
             result = wire.decode(reply.get("result"))
@@ -244,8 +260,24 @@ def _proxy(process, name):
     return call
 
 
-def _bind(process, namespace, code):
-    """Give ``namespace`` the student's values for the names ``code`` needs and lacks."""
+class Unavailable(Exception):
+    """A read-only cell, run here, called a function the student defined."""
+
+
+def _unavailable(name):
+    def call(*args, **kwargs):
+        raise Unavailable(f"{name} is the student's: read-only cells do not call it on the grading side")
+    return call
+
+
+def _bind(process, namespace, code, call_student: bool):
+    """Give ``namespace`` the student's values for the names ``code`` needs and lacks.
+
+    The student's functions become proxies when ``call_student`` (test cells), else
+    stand-ins that raise :class:`Unavailable` (read-only cells: what they compute from
+    the student's code stays undefined here, and the tests that need it are the ones the
+    calibration on the instructor's solution finds not checkable outside).
+    """
     wanted = _names(code) - set(namespace) - set(dir(builtins))
     if not wanted:
         return
@@ -258,7 +290,7 @@ def _bind(process, namespace, code):
             continue
         if isinstance(value, wire.Reference):
             if value.kind == "function":
-                namespace[name] = _proxy(process, name)
+                namespace[name] = _proxy(process, name) if call_student else _unavailable(name)
             elif _DOTTED.match(value.name) and value.name in sys.modules:
                 namespace[name] = sys.modules[value.name]  # the grader's own, unpatched module
         else:
@@ -279,33 +311,77 @@ def _execute(source, label, namespace):
     return None
 
 
-def check(steps, sandbox, workdir, call_timeout: float) -> list[Verdict]:
-    """Run ``steps`` with the student's code in a fresh sandboxed process; one verdict per test."""
+def _needed(steps, applicable):
+    """The steps worth running: tests in ``applicable`` (all when None), none after the last."""
+    if applicable is None:
+        return list(steps)
+    kept = [s for s in steps if s.kind != "test" or s.grade_id in applicable]
+    tests = [i for i, s in enumerate(kept) if s.kind == "test"]
+    return kept[:tests[-1] + 1] if tests else []
+
+
+@contextlib.contextmanager
+def _autograde_environment():
+    """NBGRADER_EXECUTION set as nbgrader sets it, for read-only cells that look at it."""
+    before = os.environ.get("NBGRADER_EXECUTION")
+    os.environ["NBGRADER_EXECUTION"] = "autograde"
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["NBGRADER_EXECUTION"]
+        else:
+            os.environ["NBGRADER_EXECUTION"] = before
+
+
+def check(steps, sandbox, workdir, call_timeout: float, applicable=None) -> list[Verdict]:
+    """Run ``steps`` with the student's code in a fresh sandboxed process; one verdict per test.
+
+    ``applicable`` limits the tests to those grade ids (see :func:`calibrate`).
+    """
+    steps = _needed(steps, applicable)
+    if not steps:
+        return []
     verdicts = []
     namespace = {"__name__": "__main__", "__builtins__": builtins}
     process = StudentProcess(sandbox, workdir, call_timeout)
     try:
-        for index, step in enumerate(steps):
-            label = f"<cell {index} {step.grade_id or ''}>"
-            try:
-                if step.kind != "test":
-                    source = step.source if step.kind == "student" else _student_side(step.source)
-                    process.run(source, label)
-                if step.kind in ("setup", "test"):
-                    code = compile(step.source, label, "exec")
-                    _bind(process, namespace, code)
-                    error = _execute(step.source, label, namespace)
-                    if step.kind == "test":
-                        verdicts.append(Verdict(step.grade_id, "fail" if error else "pass", step.points, error or ""))
-            except (StudentTimeout, StudentDied) as exc:
-                reason = "timeout" if isinstance(exc, StudentTimeout) else "died"
-                remaining = [s for s in steps[index:] if s.kind == "test"]
-                verdicts += [Verdict(s.grade_id, "unknown", s.points, f"{reason}: {exc}") for s in remaining]
-                break
-            except wire.WireError as exc:  # garbage on the channel from a live process
-                remaining = [s for s in steps[index:] if s.kind == "test"]
-                verdicts += [Verdict(s.grade_id, "fail", s.points, f"unreadable reply: {exc}") for s in remaining]
-                break
+        with _autograde_environment():
+            for index, step in enumerate(steps):
+                label = f"<cell {index} {step.grade_id or ''}>"
+                try:
+                    if step.kind != "test":
+                        source = step.source if step.kind == "student" else _student_side(step.source)
+                        process.run(source, label)
+                    if step.kind in ("setup", "test"):
+                        code = compile(step.source, label, "exec")
+                        _bind(process, namespace, code, call_student=step.kind == "test")
+                        error = _execute(step.source, label, namespace)
+                        if step.kind == "test":
+                            verdicts.append(Verdict(step.grade_id, "fail" if error else "pass", step.points,
+                                                    error or ""))
+                except (StudentTimeout, StudentDied) as exc:
+                    reason = "timeout" if isinstance(exc, StudentTimeout) else "died"
+                    remaining = [s for s in steps[index:] if s.kind == "test"]
+                    verdicts += [Verdict(s.grade_id, "unknown", s.points, f"{reason}: {exc}") for s in remaining]
+                    break
+                except wire.WireError as exc:  # garbage on the channel from a live process
+                    remaining = [s for s in steps[index:] if s.kind == "test"]
+                    verdicts += [Verdict(s.grade_id, "fail", s.points, f"unreadable reply: {exc}") for s in remaining]
+                    break
     finally:
         process.close()
     return verdicts
+
+
+def calibrate(solution, source_cells, sandbox, workdir, call_timeout: float) -> dict[str, str]:
+    """Which tests the outside check can judge: those the instructor's solution passes here.
+
+    Returns grade_id -> "" for each test the solution passes, or why it does not (a test
+    that needs objects the wire cannot carry, such as trained models). Tests it cannot
+    judge keep nbgrader's score alone, for every student: a student cannot move a test
+    out of the outside check's reach.
+    """
+    verdicts = check(plan(solution, source_cells), sandbox, workdir, call_timeout)
+    return {v.grade_id: "" if v.status == "pass" else (v.message.splitlines() or [v.status])[0][:200]
+            for v in verdicts}

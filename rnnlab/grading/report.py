@@ -30,6 +30,7 @@ class Outcome:
     cells: dict = field(default_factory=dict)
     comments: dict = field(default_factory=dict)
     late_penalty: dict = field(default_factory=dict)
+    manual_points: float = 0.0   # points of cells that only an instructor can grade
     seconds: float = 0.0
 
 
@@ -57,6 +58,7 @@ def decide(result: dict, max_score: float) -> Outcome:
             if verdict is None:
                 cells[grade_id] = [kernel, kernel is None]
                 total += kernel or 0.0
+                outcome.manual_points += points if kernel is None else 0.0
                 continue
             status, message = verdict
             if status == "unknown":
@@ -80,14 +82,16 @@ def decide(result: dict, max_score: float) -> Outcome:
     return outcome
 
 
-def table(outcomes, warning: str | None = None) -> str:
-    """The report as text: one line per submission, then the reasons under it, then totals."""
+def table(outcomes, warning: str | None = None, notes=()) -> str:
+    """The report as text: the run's notes, one line per submission with its reasons, totals."""
     lines = [warning] if warning else []
+    lines += [f"note: {note}" for note in notes]
     width = max([len("student")] + [len(o.student) for o in outcomes])
     lines.append(f"{'student':<{width}}  {'status':<8} {'score':>13}  seconds")
     for o in outcomes:
         score = f"{o.score:g} / {o.max_score:g}" if o.score is not None else f"— / {o.max_score:g}"
-        lines.append(f"{o.student:<{width}}  {o.status:<8} {score:>13}  {o.seconds:7.1f}")
+        manual = f"  (+ up to {o.manual_points:g} graded by hand)" if o.manual_points else ""
+        lines.append(f"{o.student:<{width}}  {o.status:<8} {score:>13}  {o.seconds:7.1f}{manual}")
         lines += [f"{'':<{width}}    - {reason}" for reason in o.reasons]
     counts = {s: sum(o.status == s for o in outcomes) for s in ("graded", "flagged", "failed")}
     lines.append(f"{len(outcomes)} submissions: {counts['graded']} graded, {counts['flagged']} graded but "

@@ -14,6 +14,7 @@ on its own copy of the gradebook; the main process alone writes the course's gra
 from __future__ import annotations
 
 import ast
+import contextlib
 import ctypes
 import importlib
 import json
@@ -31,7 +32,7 @@ from pathlib import Path
 import nbformat
 
 from . import job as job_module
-from . import merge, report
+from . import merge, outside, report
 from .course import Course
 from .sandbox import Limits, Sandbox, missing_warning
 
@@ -78,24 +79,40 @@ def _die_with_parent() -> None:
         pass
 
 
-def _child(job) -> None:
-    """Body of a forked job process: run the job, write its result, never return."""
+def fork(task, workdir: Path) -> int:
+    """Run ``task()`` in a forked process that writes its JSON result to ``workdir/result.json``.
+
+    The child gets its own process group (so that a timeout can kill all of it), dies with
+    the main process, logs to ``workdir/job.log`` and uses one torch thread. The main
+    process itself never computes with torch, so forking after importing it is safe.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid:
+        return pid
     code = 1
     try:
         os.setpgid(0, 0)
         _die_with_parent()
-        log = os.open(job.workdir / "job.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        log = os.open(workdir / "job.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         os.dup2(log, 1)
         os.dup2(log, 2)
         if "torch" in sys.modules:
             sys.modules["torch"].set_num_threads(1)
-        result = job_module.run(job)
-        (job.workdir / "result.json").write_text(json.dumps(result))
+        (workdir / "result.json").write_text(json.dumps(task()))
         code = 0
     except BaseException:
         traceback.print_exc()
     finally:
         os._exit(code)
+
+
+def stop(pid: int) -> None:
+    """Kill a forked task and everything in its process group; reap it."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
 
 
 def _snapshot(db_url: str, target: Path) -> None:
@@ -111,7 +128,11 @@ def _snapshot(db_url: str, target: Path) -> None:
 
 
 class Runner:
-    """Grades ``assignment`` of the course in ``root``; :meth:`run` returns the outcomes."""
+    """Grades ``assignment`` of the course in ``root``; :meth:`run` returns the outcomes.
+
+    After :meth:`run`, ``notes`` lists what the report should say about the whole run
+    (tests the outside check cannot judge).
+    """
 
     def __init__(self, root, assignment, students=None, jobs=None, timeout=DEFAULT_TIMEOUT,
                  cell_timeout=None, limits=None, use_bwrap=None, keep_scratch=False, log=print):
@@ -127,48 +148,7 @@ class Runner:
         self.sandbox = Sandbox(limits or Limits(), use_bwrap)
         self.keep_scratch = keep_scratch
         self.log = log
-
-    def _jobs(self, scratch: Path, template: Path):
-        course, assignment = self.course, self.assignment
-        notebooks = course.notebooks(assignment)
-        cells = {name: course.source_cells(assignment, name) for name in notebooks}
-        releases = {}
-        for name in notebooks:
-            path = course.release_notebook(assignment, name)
-            releases[name] = nbformat.read(str(path), as_version=4) if path.is_file() else None
-        self.max_score = sum(info["points"] for nb in cells.values() for info in nb.values() if info["grade"])
-        preload(cells)
-        for index, (student, folder) in enumerate(course.submissions(assignment, self.students).items()):
-            workdir = scratch / f"job-{index}"
-            workdir.mkdir()
-            yield job_module.Job(
-                student=student, assignment=assignment, submitted=folder, notebooks=notebooks, cells=cells,
-                releases=releases, course_root=course.root, source_dir=course.folder("source").resolve(),
-                source_setting=course.coursedir.source_directory, template_db=template, workdir=workdir,
-                sandbox=self.sandbox, cell_timeout=self.cell_timeout, config=course.config)
-
-    def _finish(self, job, result, gradebook) -> report.Outcome:
-        outcome = report.decide(result, self.max_score)
-        timestamp = self.course.coursedir.get_existing_timestamp(str(job.submitted))
-        merge.record(gradebook, self.assignment, outcome, job.notebooks, timestamp)
-        destination = self.course.folder("autograded") / job.student / self.assignment
-        merge.place_autograded(result.get("autograded") if outcome.status != "failed" else None, destination)
-        self.log(f"  {outcome.student}: {outcome.status}"
-                 + (f" ({outcome.reasons[0]})" if outcome.status == "failed" else ""))
-        return outcome
-
-    @staticmethod
-    def _result(job, status, limit) -> dict:
-        result_file = job.workdir / "result.json"
-        if result_file.is_file():
-            return json.loads(result_file.read_text())
-        if status is None:
-            detail = f"grading took longer than {limit:g} s and was stopped"
-            return {"student": job.student, "status": "failed", "reason": "timeout", "detail": detail,
-                    "seconds": limit}
-        log = (job.workdir / "job.log").read_text(errors="replace")[-600:] if (job.workdir / "job.log").exists() else ""
-        return {"student": job.student, "status": "failed", "reason": "grader error",
-                "detail": f"the job ended with status {status} and no result: {log.strip()[-300:]}"}
+        self.notes = []
 
     def run(self) -> list:
         """Grade every submission; return the outcomes in student order."""
@@ -187,37 +167,100 @@ class Runner:
                 shutil.rmtree(scratch, ignore_errors=True)
 
     def _grade_all(self, scratch: Path) -> list:
-        outcomes = []
+        course, assignment = self.course, self.assignment
+        notebooks = course.notebooks(assignment)
+        cells = {name: course.source_cells(assignment, name) for name in notebooks}
+        self.max_score = sum(info["points"] for nb in cells.values() for info in nb.values() if info["grade"])
         template = scratch / "gradebook-template.db"
-        _snapshot(self.course.coursedir.db_url, template)
-        pending = deque(self._jobs(scratch, template))
-        limit = self.timeout * max(1, len(pending[0].notebooks)) if pending else self.timeout
-        self.log(f"Grading {len(pending)} submission(s) of {self.assignment} with {self.jobs} job(s) at a "
-                 f"time, {limit:g} s each at most, cells {self.cell_timeout:g} s"
-                 f"{', sandboxed' if self.sandbox.isolated else ', NOT sandboxed'}.")
-        running = {}
-        with self.course.gradebook() as gradebook:
+        _snapshot(course.coursedir.db_url, template)
+        preload(cells)
+        applicable = self._calibrate(scratch, notebooks, cells)
+        submissions = course.submissions(assignment, self.students)
+        pending = deque(self._job(scratch / f"job-{index}", student, folder, notebooks, cells, applicable, template)
+                        for index, (student, folder) in enumerate(submissions.items()))
+        limit = self.timeout * len(notebooks)
+        self.log(f"Grading {len(pending)} submission(s) of {assignment} with {self.jobs} job(s) at a time, "
+                 f"{limit:g} s each at most, cells {self.cell_timeout:g} s, "
+                 f"{'sandboxed' if self.sandbox.isolated else 'NOT sandboxed'}.")
+        outcomes, running = [], {}
+        with course.gradebook() as gradebook:
             while pending or running:
                 while pending and len(running) < self.jobs:
                     job = pending.popleft()
-                    sys.stdout.flush()
-                    sys.stderr.flush()
-                    pid = os.fork()
-                    if pid == 0:
-                        _child(job)
-                    running[pid] = (job, time.monotonic() + limit)
+                    running[fork(lambda job=job: job_module.run(job), job.workdir)] = (job, time.monotonic() + limit)
                 pid, status = os.waitpid(-1, os.WNOHANG)
-                if pid == 0:
-                    now = time.monotonic()
-                    for late, (job, deadline) in list(running.items()):
-                        if now > deadline:
-                            os.killpg(late, signal.SIGKILL)
-                            os.waitpid(late, 0)
-                            del running[late]
-                            outcomes.append(self._finish(job, self._result(job, None, limit), gradebook))
-                    time.sleep(_POLL)
-                    continue
                 if pid in running:
                     job, _ = running.pop(pid)
                     outcomes.append(self._finish(job, self._result(job, status, limit), gradebook))
+                    continue
+                for late, (job, deadline) in list(running.items()):
+                    if time.monotonic() > deadline:
+                        stop(late)
+                        del running[late]
+                        outcomes.append(self._finish(job, self._result(job, None, limit), gradebook))
+                time.sleep(_POLL)
         return sorted(outcomes, key=lambda o: o.student)
+
+    def _calibrate(self, scratch: Path, notebooks, cells) -> dict:
+        """notebook -> the grade ids the outside check judges (see :func:`outside.calibrate`)."""
+        applicable = {}
+        for name in notebooks:
+            source = self.course.folder("source") / self.assignment
+            workdir = scratch / f"calibration-{name}"
+            shutil.copytree(source, workdir, ignore=shutil.ignore_patterns("*.ipynb"))
+            solution = nbformat.read(str(source / f"{name}.ipynb"), as_version=4)
+            task = lambda: outside.calibrate(solution, cells[name], self.sandbox, workdir, self.cell_timeout)  # noqa: E731
+            pid = fork(task, workdir)
+            deadline = time.monotonic() + self.timeout
+            while os.waitpid(pid, os.WNOHANG)[0] == 0:
+                if time.monotonic() > deadline:
+                    stop(pid)
+                    break
+                time.sleep(_POLL)
+            result = workdir / "result.json"
+            verdicts = json.loads(result.read_text()) if result.is_file() else {}
+            tests = [g for g, info in cells[name].items() if info["grade"] and not info["solution"]]
+            applicable[name] = {g for g in tests if verdicts.get(g) == ""}
+            for grade_id in tests:
+                if grade_id not in applicable[name]:
+                    why = verdicts.get(grade_id) or "the calibration on the solution did not finish"
+                    self.notes.append(f"{name}/{grade_id}: not checked outside the kernel, nbgrader's score "
+                                      f"stands (the solution does not pass there: {why})")
+        return applicable
+
+    def _job(self, workdir, student, folder, notebooks, cells, applicable, template):
+        workdir.mkdir()
+        releases = {}
+        for name in notebooks:
+            path = self.course.release_notebook(self.assignment, name)
+            releases[name] = nbformat.read(str(path), as_version=4) if path.is_file() else None
+        return job_module.Job(
+            student=student, assignment=self.assignment, submitted=folder, notebooks=notebooks, cells=cells,
+            releases=releases, applicable=applicable, course_root=self.course.root,
+            source_dir=self.course.folder("source").resolve(), source_setting=self.course.coursedir.source_directory,
+            template_db=template, workdir=workdir, sandbox=self.sandbox, cell_timeout=self.cell_timeout,
+            config=self.course.config)
+
+    def _finish(self, job, result, gradebook) -> report.Outcome:
+        outcome = report.decide(result, self.max_score)
+        timestamp = self.course.coursedir.get_existing_timestamp(str(job.submitted))
+        merge.record(gradebook, self.assignment, outcome, job.notebooks, timestamp)
+        destination = self.course.folder("autograded") / job.student / self.assignment
+        merge.place_autograded(result.get("autograded") if outcome.status != "failed" else None, destination)
+        self.log(f"  {outcome.student}: {outcome.status}"
+                 + (f" ({outcome.reasons[0]})" if outcome.status == "failed" else ""))
+        return outcome
+
+    @staticmethod
+    def _result(job, status, limit) -> dict:
+        """The job's result, or a failure saying why there is none (killed at its limit, crashed)."""
+        result_file = job.workdir / "result.json"
+        if result_file.is_file():
+            return json.loads(result_file.read_text())
+        if status is None:
+            return {"student": job.student, "status": "failed", "reason": "timeout",
+                    "detail": f"grading took longer than {limit:g} s and was stopped", "seconds": limit}
+        log_file = job.workdir / "job.log"
+        log = log_file.read_text(errors="replace")[-300:].strip() if log_file.exists() else ""
+        return {"student": job.student, "status": "failed", "reason": "grader error",
+                "detail": f"the job ended with status {status} and no result: {log}"}

@@ -78,7 +78,7 @@ def restore_metadata(notebook, cells: dict, released: dict, release_nb=None) -> 
     """
     by_id, by_source = _release_metadata(cells, released, release_nb)
     present = {_grade_id(cell) for cell in notebook.cells} - {None}
-    findings = []
+    restored = {}
     for cell in notebook.cells:
         if _grade_id(cell) is not None:
             continue
@@ -89,8 +89,9 @@ def restore_metadata(notebook, cells: dict, released: dict, release_nb=None) -> 
             continue
         cell.setdefault("metadata", NotebookNode())["nbgrader"] = NotebookNode(copy.deepcopy(dict(meta)))
         present.add(meta["grade_id"])
-        findings.append(Finding(meta["grade_id"], _STRIPPED, f"nbgrader metadata was missing; matched by {how}"))
-    return findings
+        restored.setdefault(how, []).append(meta["grade_id"])
+    return [Finding(", ".join(ids) if len(ids) <= 3 else f"{len(ids)} cells", _STRIPPED,
+                    f"nbgrader metadata was missing; matched by {how}") for how, ids in restored.items()]
 
 
 def compare(notebook, cells: dict, released: dict) -> list[Finding]:

@@ -7,10 +7,11 @@ the grader imports it as ``rnnlab.grading.wire``; the student's process, started
 path. It therefore imports only the standard library, and numpy or torch only when a
 value needs them.
 
-Whatever comes back from the student's process is untrusted, so decoding only builds
+Whatever comes back from the student's process is untrusted, so decoding it only builds
 plain values: JSON, and arrays from raw bytes of a fixed list of dtypes. An object of any
 other type arrives as an :class:`Unreadable` stand-in that carries its type name, so an
-object whose ``__eq__`` always says True is just an unreadable value on this side.
+object whose ``__eq__`` always says True is just an unreadable value on this side. Only
+the other direction, grader to student, may carry pickles.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import pickle
 import select
 import struct
 import sys
@@ -99,6 +101,14 @@ class Unreadable:
         return f"<unreadable {type(self).__name__} from the student's process>"
 
 
+class ModuleState(Unreadable):
+    """A ``torch.nn.Module`` of the student's side: (name, tensor, requires_grad) of each
+    parameter and buffer, enough to copy an in-place change back into the grader's module."""
+
+    def __init__(self, entries):
+        self.entries = entries
+
+
 class Reference:
     """A name that denotes a function or a module in the student's process."""
 
@@ -117,16 +127,22 @@ def _array_fields(array):
     return {"dtype": dtype, "shape": list(array.shape), "data": base64.b64encode(contiguous).decode()}
 
 
-def encode(value, depth: int = 0):
-    """A JSON-able description of ``value`` (containers, numbers, strings, arrays, tensors)."""
+def encode(value, depth: int = 0, trusted: bool = False):
+    """A JSON-able description of ``value`` (containers, numbers, strings, arrays, tensors).
+
+    ``trusted`` is for what the grader sends: objects the codec cannot describe (a
+    ``torch.nn.Module`` argument, say) are pickled, for the student's side to unpickle.
+    The student's side never sends pickles: a module it returns or changed travels as its
+    parameters and buffers (:class:`ModuleState`), anything else as an opaque type name.
+    """
     if depth > MAX_DEPTH:
         return {"opaque": "too deeply nested"}
     if value is None or type(value) in (bool, int, float, str):
         return value
     if type(value) in (list, tuple):
-        return {type(value).__name__: [encode(v, depth + 1) for v in value]}
+        return {type(value).__name__: [encode(v, depth + 1, trusted) for v in value]}
     if type(value) is dict and all(type(k) is str for k in value):
-        return {"dict": [[k, encode(v, depth + 1)] for k, v in value.items()]}
+        return {"dict": [[k, encode(v, depth + 1, trusted)] for k, v in value.items()]}
     libraries = {cls.__module__.split(".")[0] for cls in type(value).__mro__}
     # A library is touched only when the value is one of its objects: a module imported
     # lazily and never used stays unloaded.
@@ -145,8 +161,13 @@ def encode(value, depth: int = 0):
             return {"opaque": "Tensor"}
         fields = _array_fields(array)
         return {"tensor": fields} if fields else {"opaque": f"Tensor of {value.dtype}"}
+    if torch is not None and isinstance(value, torch.nn.Module) and not trusted:
+        tensors = [*value.named_parameters(), *value.named_buffers()]
+        return {"module_state": [[name, encode(t.detach(), depth + 1), bool(t.requires_grad)] for name, t in tensors]}
     if isinstance(value, types.ModuleType):  # the base class's lookup leaves a lazy module unloaded
         return {"module": str(types.ModuleType.__getattribute__(value, "__name__"))}
+    if trusted:
+        return {"pickle": base64.b64encode(pickle.dumps(value)).decode()}
     if callable(value):
         return {"function": str(getattr(value, "__qualname__", type(value).__name__))}
     return {"opaque": type(value).__name__}
@@ -176,8 +197,12 @@ def _safe_name(text) -> str:
     return name if name and not name[0].isdigit() else f"_{name}"
 
 
-def decode(obj, depth: int = 0):
-    """The value that :func:`encode` described; anything malformed raises :class:`WireError`."""
+def decode(obj, depth: int = 0, allow_pickle: bool = False):
+    """The value that :func:`encode` described; anything malformed raises :class:`WireError`.
+
+    Pickles are refused unless ``allow_pickle`` (only the student's side, reading what
+    the grader sent, allows them).
+    """
     if depth > MAX_DEPTH + 1:
         raise WireError("value nested too deeply")
     if obj is None or type(obj) in (bool, int, float, str):
@@ -186,14 +211,14 @@ def decode(obj, depth: int = 0):
         raise WireError(f"unexpected value of type {type(obj).__name__}")
     (tag, body), = obj.items()
     if tag in ("list", "tuple") and type(body) is list:
-        items = [decode(v, depth + 1) for v in body]
+        items = [decode(v, depth + 1, allow_pickle) for v in body]
         return items if tag == "list" else tuple(items)
     if tag == "dict" and type(body) is list:
         pairs = {}
         for pair in body:
             if type(pair) is not list or len(pair) != 2 or type(pair[0]) is not str:
                 raise WireError("malformed dict entry")
-            pairs[pair[0]] = decode(pair[1], depth + 1)
+            pairs[pair[0]] = decode(pair[1], depth + 1, allow_pickle)
         return pairs
     if tag == "ndarray":
         return _array(body, depth)
@@ -203,8 +228,17 @@ def decode(obj, depth: int = 0):
         import torch
 
         return torch.from_numpy(_array(body, depth).copy())
+    if tag == "module_state" and type(body) is list:
+        entries = []
+        for entry in body:
+            if type(entry) is not list or len(entry) != 3 or type(entry[0]) is not str or type(entry[2]) is not bool:
+                raise WireError("malformed module state")
+            entries.append((entry[0], decode(entry[1], depth + 1), entry[2]))
+        return ModuleState(entries)
     if tag in ("module", "function") and type(body) is str:
         return Reference(tag, body)
     if tag == "opaque":
         return type(_safe_name(body), (Unreadable,), {})()
+    if tag == "pickle" and allow_pickle and type(body) is str:
+        return pickle.loads(base64.b64decode(body))
     raise WireError(f"unknown value tag {tag!r}")
