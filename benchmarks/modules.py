@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-import warnings
 
 import torch
 
@@ -39,9 +38,12 @@ def compare(name, args, device, onednn=True):
     On a CPU, torch.nn hands the LSTM (only) to oneDNN's fused kernel; ``onednn=False``
     switches that off to compare with PyTorch's own ATen path as well.
     """
-    with warnings.catch_warnings(), torch.backends.mkldnn.flags(enabled=onednn):
-        warnings.filterwarnings("ignore", message="TF32 acceleration on top of oneDNN")
+    # set_flags with only `_enabled`: the flags() context manager also sets TF32 and warns about it
+    before = torch.backends.mkldnn.set_flags(_enabled=onednn, _fp32_precision=None)[0]
+    try:
         _compare(name, args, device, "" if onednn else " (torch.nn without oneDNN)")
+    finally:
+        torch.backends.mkldnn.set_flags(_enabled=before, _fp32_precision=None)
 
 
 def _compare(name, args, device, note):
