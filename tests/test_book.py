@@ -11,14 +11,14 @@ error beyond the theme's known noise. It saves a full-page screenshot of every p
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import yaml
+
+from journeys.browser import chromium_path
 
 ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"
@@ -181,16 +181,6 @@ def test_chapters_that_plot_have_figures_and_no_error_output():
 
 
 # --- the browser -------------------------------------------------------------------
-
-
-def chromium_path() -> str:
-    path = shutil.which("chromium")
-    if path is None:
-        message = "Debian's chromium is not installed (`apt-get install chromium`; `make test` does it)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
 
 
 def browser_pages() -> list[Path]:
