@@ -5,17 +5,9 @@ import torch
 from hypothesis import given, settings, strategies as st
 
 import rnnlab
+from module_pairs import make_pair
 
 MODES = ["RNN", "GRU", "LSTM"]
-
-
-def make_pair(mode, seed, **options):
-    """A torch.nn module and an rnnlab module holding the same float64 weights."""
-    torch.manual_seed(seed)
-    reference = getattr(torch.nn, mode)(**options).double()
-    ours = getattr(rnnlab, mode)(**options).double()
-    ours.load_state_dict(reference.state_dict())
-    return reference, ours
 
 
 def scalar_loss(result):

@@ -11,18 +11,10 @@ import pytest
 import torch
 
 import rnnlab
+from module_pairs import make_pair
 
 MODES = ["RNN", "GRU", "LSTM"]
 SIZES = dict(input_size=3, hidden_size=5, num_layers=3, bidirectional=True)
-
-
-def make_pair(mode, seed, **options):
-    """A torch.nn module and an rnnlab module holding the same float64 weights."""
-    torch.manual_seed(seed)
-    reference = getattr(torch.nn, mode)(**options).double()
-    ours = getattr(rnnlab, mode)(**options).double()
-    ours.load_state_dict(reference.state_dict())
-    return reference, ours
 
 
 def initial_state(mode, batch, seed):
