@@ -217,6 +217,7 @@ def run_check(spec, answer, hidden=False, graded=None, what=None):
 
     ``graded`` names the outputs this check grades (all by default), ``what`` says them in words.
     """
+    __tracebackhide__ = True  # IPython leaves this frame out of the student's traceback
     if not callable(answer):
         raise AssertionError(f"{spec.name} must be a function; it is {type(answer).__name__}")
     chosen = cases(hidden)
@@ -321,41 +322,49 @@ RNN_BPTT = Spec(
 
 def check_rnn_cell(rnn_cell, hidden=False):
     """``rnn_cell(x, h, weight_ih, weight_hh, bias_ih, bias_hh)`` against ``torch.nn.RNNCell``."""
+    __tracebackhide__ = True  # IPython leaves this frame out of the student's traceback
     run_check(RNN_CELL, rnn_cell, hidden)
 
 
 def check_rnn_forward(rnn_forward, hidden=False):
     """``rnn_forward(xs, h0, ...)`` returning (T, B, H) against ``torch.nn.RNN``."""
+    __tracebackhide__ = True  # IPython leaves this frame out of the student's traceback
     run_check(RNN_FORWARD, rnn_forward, hidden)
 
 
 def check_gru_cell(gru_cell, hidden=False):
     """``gru_cell(x, h, ...)`` (torch tensors in) against ``torch.nn.GRUCell``."""
+    __tracebackhide__ = True  # IPython leaves this frame out of the student's traceback
     run_check(GRU_CELL, gru_cell, hidden)
 
 
 def check_gru_forward(gru_forward, hidden=False):
     """``gru_forward(xs, h0, ...)`` returning (T, B, H) against ``torch.nn.GRU``."""
+    __tracebackhide__ = True  # IPython leaves this frame out of the student's traceback
     run_check(GRU_FORWARD, gru_forward, hidden)
 
 
 def check_lstm_cell(lstm_cell, hidden=False):
     """``lstm_cell(x, (h, c), ...)`` returning ``(h_t, c_t)`` against ``torch.nn.LSTMCell``."""
+    __tracebackhide__ = True  # IPython leaves this frame out of the student's traceback
     run_check(LSTM_CELL, lstm_cell, hidden)
 
 
 def check_lstm_forward(lstm_forward, hidden=False):
     """``lstm_forward(xs, (h0, c0), ...)`` returning ``(hs, cs)`` against ``torch.nn.LSTM``/``LSTMCell``."""
+    __tracebackhide__ = True  # IPython leaves this frame out of the student's traceback
     run_check(LSTM_FORWARD, lstm_forward, hidden)
 
 
 def check_rnn_bptt_norms(rnn_bptt, hidden=False):
     """The ``norms`` that ``rnn_bptt`` returns: ‖∂L/∂h_t‖ per step, against autograd."""
+    __tracebackhide__ = True  # IPython leaves this frame out of the student's traceback
     run_check(RNN_BPTT, rnn_bptt, hidden, graded=("norms",), what="the norms")
 
 
 def check_rnn_bptt_gradients(rnn_bptt, hidden=False):
     """The four weight gradients that ``rnn_bptt`` returns, against autograd."""
+    __tracebackhide__ = True  # IPython leaves this frame out of the student's traceback
     run_check(RNN_BPTT, rnn_bptt, hidden, graded=tuple(f"grads['{k}']" for k in _GRAD_NAMES),
               what="the four gradients")
 
@@ -370,6 +379,7 @@ def check_whole_numbers(name, answer, argument_lists, expected, mistakes, explai
     wrong on one call. The mistake named is one that agrees with *every* answer given, so
     that two mistakes which coincide on one call are told apart by the others.
     """
+    __tracebackhide__ = True  # IPython leaves this frame out of the student's traceback
     answers = []
     for args in argument_lists:
         call = f"{name}{tuple(args)!r}"
@@ -403,6 +413,7 @@ _COUNT_HIDDEN = ((1, 1, 1), (7, 3, 3), (10, 20, 4))
 
 def check_rnn_parameter_count(rnn_parameter_count, hidden=False):
     """``rnn_parameter_count(input_size, hidden_size, num_layers)`` against ``torch.nn.RNN``."""
+    __tracebackhide__ = True  # IPython leaves this frame out of the student's traceback
     sizes = _COUNT_VISIBLE + (_COUNT_HIDDEN if hidden else ())
     mistakes = [(m.message, lambda *a, m=m: M.rnn_parameter_count(*a, **m.flags)) for m in M.PARAMETER_COUNT_MISTAKES]
     check_whole_numbers(

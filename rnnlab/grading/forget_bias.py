@@ -96,6 +96,7 @@ def _problem(config, lstm, before):
 
 def check_set_forget_gate_bias(set_forget_gate_bias, hidden=False):
     """After ``set_forget_gate_bias(lstm, value)``, ``b_if + b_hf = value`` everywhere and nothing else changed."""
+    __tracebackhide__ = True  # IPython leaves this frame out of the student's traceback
     configs = VISIBLE + (HIDDEN if hidden else ())
     for config in configs:
         lstm = _build(config)

@@ -83,6 +83,7 @@ def call_quietly(fn, args):
 
 def run_answer(fn, name, arg_names, args, inputs):
     """Call the student's function on copies of ``args``; explain an exception or an input changed in place."""
+    __tracebackhide__ = True  # IPython leaves this frame out of the student's traceback
     given = _copy(args)
     try:
         result = call_quietly(fn, given)

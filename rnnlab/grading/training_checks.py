@@ -74,6 +74,7 @@ _BUDGET_HIDDEN = (("gru", 2, 1, 300), ("lstm", 2, 1, 10_000), ("gru", 30, 10, 50
 
 def check_hidden_size_for_budget(hidden_size_for_budget, hidden=False):
     """``hidden_size_for_budget(cell, input_size, output_size, budget)`` against counts of torch.nn modules."""
+    __tracebackhide__ = True  # IPython leaves this frame out of the student's traceback
     sizes = _BUDGET_VISIBLE + (_BUDGET_HIDDEN if hidden else ())
     mistakes = [(text, lambda *a, flags=flags: _size_with_mistake(*a, flags)) for flags, text in _SIZE_MISTAKES]
 
@@ -132,6 +133,7 @@ def _check_run(cell, seed, run, task, budget, steps, eval_every):
 
 def check_training_runs(runs, train_cell, *, task, budget, steps, seeds, eval_every, hidden=False):
     """What ``train_cell`` returned for every cell and seed, and (hidden) that a seed reproduces its run."""
+    __tracebackhide__ = True  # IPython leaves this frame out of the student's traceback
     if not isinstance(runs, dict) or sorted(runs) != sorted(CELLS):
         raise AssertionError(f"runs must be a dict with the keys 'gru' and 'lstm'; got {type(runs).__name__}"
                              + (f" with keys {sorted(runs)}" if isinstance(runs, dict) else ""))
@@ -174,6 +176,7 @@ def _first_step(history, threshold):
 
 def check_steps_to_solve(steps_to_solve, runs, threshold=0.9, hidden=False):
     """``steps_to_solve(runs, threshold)``: per cell, the first evaluation step at or above ``threshold``, per seed."""
+    __tracebackhide__ = True  # IPython leaves this frame out of the student's traceback
     thresholds = (threshold,) + ((0.5, 0.3, 1.01) if hidden else ())
     for level in thresholds:
         expected = {cell: [_first_step(run[1], level) for run in runs[cell]] for cell in runs}
