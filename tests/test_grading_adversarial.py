@@ -27,10 +27,11 @@ import nbformat
 import numpy as np
 import pytest
 
-from adversarial import notebooks
-from adversarial.cases import ASSIGNMENT, CASES, FULL, Context
-
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+from adversarial import notebooks  # noqa: E402
+from adversarial.cases import ASSIGNMENT, CASES, FULL, Context  # noqa: E402
+
 CELL_TIMEOUT = 10   # seconds per cell and per outside call
 TIMEOUT = 150       # seconds per notebook, everything included (the machine is shared)
 JOBS = 2
@@ -120,6 +121,7 @@ def got(outcome: dict, grades: list) -> str:
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
+    assert shutil.which("bwrap"), "the grading sandbox needs bubblewrap: `make system-deps` installs it"
     course = make_course(tmp_path_factory.mktemp("adversarial"))
     server = LoopbackServer()
     try:

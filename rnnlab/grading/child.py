@@ -27,10 +27,19 @@ def _load_wire():
 
 
 class _Shell:
-    """Stands in for ``get_ipython()``: every method (magics, shell escapes) does nothing."""
+    """Stands in for ``get_ipython()``: any attribute, call or registration does nothing."""
 
     def __getattr__(self, name):
-        return lambda *args, **kwargs: None
+        return self
+
+    def __call__(self, *args, **kwargs):
+        return self
+
+    def __iter__(self):
+        return iter(())
+
+    def __bool__(self):
+        return False
 
 
 def _lazy_import(name):

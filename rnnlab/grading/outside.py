@@ -79,10 +79,6 @@ class Verdict:
     max_points: float
     message: str = ""
 
-    @property
-    def points(self) -> float | None:
-        return {"pass": self.max_points, "fail": 0.0}.get(self.status)
-
 
 def plan(notebook, source_cells) -> list[Step]:
     """The steps for ``notebook`` (nbformat node, as nbgrader autograded it).
@@ -151,7 +147,7 @@ def _remote_exception(error):
     """The exception a student's function raised, rebuilt as a plain exception here."""
     if not isinstance(error, dict):
         return RuntimeError("the student's process sent an unreadable error")
-    name = wire._safe_name(error.get("type", "Exception"))
+    name = wire.safe_name(error.get("type", "Exception"))
     message = str(error.get("message", ""))
     known = getattr(builtins, name, None)
     if isinstance(known, type) and issubclass(known, Exception):

@@ -192,7 +192,8 @@ def _array(fields, depth):
     return numpy.frombuffer(data, dtype=dtype).astype(dtype.newbyteorder("=")).reshape(shape)
 
 
-def _safe_name(text) -> str:
+def safe_name(text) -> str:
+    """``text`` made into an identifier (a type name from the student's side, for a stand-in class)."""
     name = "".join(ch if ch.isalnum() or ch == "_" else "_" for ch in str(text))[:80]
     return name if name and not name[0].isdigit() else f"_{name}"
 
@@ -238,7 +239,7 @@ def decode(obj, depth: int = 0, allow_pickle: bool = False):
     if tag in ("module", "function") and type(body) is str:
         return Reference(tag, body)
     if tag == "opaque":
-        return type(_safe_name(body), (Unreadable,), {})()
+        return type(safe_name(body), (Unreadable,), {})()
     if tag == "pickle" and allow_pickle and type(body) is str:
         return pickle.loads(base64.b64decode(body))
     raise WireError(f"unknown value tag {tag!r}")
