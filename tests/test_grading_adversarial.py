@@ -173,6 +173,7 @@ def test_tampered_cells_are_reported(graded):
     assert "test_rnn_cell: edited" in reasons["edited_test"]
     assert "test_rnn_forward: deleted" in reasons["deleted_tests"]
     assert "test_rnn_forward_hidden: deleted" in reasons["deleted_tests"]
+    assert "test_rnn_forward: deleted" in " ".join(graded.outcomes["deleted_answer_and_tests"]["reasons"])
     assert "metadata restored" in reasons["stripped_metadata"]
 
 
@@ -314,9 +315,11 @@ def test_tamper_finds_edits_deletions_and_restores_stripped_metadata():
     edited = notebooks.answered(release, source)
     notebooks.cell(edited, "test_rnn_cell").source = "pass"
     assert [(f.grade_id, f.change) for f in tamper.examine(edited, cells, hide, release)] == [("test_rnn_cell", "edited")]
-    deleted = notebooks.without(release, ["test_rnn_forward"])
+    deleted = notebooks.without(release, ["rnn_forward", "test_rnn_forward"])
     assert [(f.grade_id, f.change) for f in tamper.examine(deleted, cells, hide, release)] == [
         ("test_rnn_forward", "deleted")]
+    kept = [notebooks.grade_id(c) for c in release.cells if notebooks.grade_id(c) != "rnn_forward"]
+    assert [notebooks.grade_id(c) for c in deleted.cells] == kept  # put back where it was released
     stripped = notebooks.stripped(release)
     findings = tamper.examine(stripped, cells, hide, release)
     assert [(f.grade_id, f.change) for f in findings] == [(f"{len(release.cells)} cells", "metadata restored")]

@@ -6,9 +6,10 @@ line, and a cell whose nbgrader metadata was stripped (some editors drop it) is 
 longer recognised at all. Before nbgrader runs, :func:`examine` compares every locked
 cell of the submission with what was released (the gradebook's source with the hidden
 tests removed, as ``generate_assignment`` released it) by an MD5 checksum of its source,
-type and points, and gives stripped cells their metadata back from the release, matched
-by cell id or by identical source. Each difference becomes a :class:`Finding` that the
-report lists with the submission.
+type and points, gives stripped cells their metadata back from the release, matched by
+cell id or by identical source, and puts deleted locked cells back where they were
+released. Each difference becomes a :class:`Finding` that the report lists with the
+submission.
 """
 
 from __future__ import annotations
@@ -111,7 +112,7 @@ def compare(notebook, cells: dict, released: dict) -> list[Finding]:
         found = by_grade_id.get(grade_id, [])
         if not found:
             kind = "test cell" if info["grade"] else "read-only cell"
-            findings.append(Finding(grade_id, "deleted", f"{kind} missing; nbgrader adds the release's back"))
+            findings.append(Finding(grade_id, "deleted", f"{kind} missing; the release's is put back"))
             continue
         if len(found) > 1:
             findings.append(Finding(grade_id, "duplicated", f"{len(found)} cells carry this id"))
@@ -126,7 +127,33 @@ def compare(notebook, cells: dict, released: dict) -> list[Finding]:
     return findings
 
 
+def restore_deleted(notebook, cells: dict, release_nb) -> None:
+    """Put every locked cell of the release that ``notebook`` lacks back where it was released.
+
+    Each goes after the submission's copy of the nearest earlier release cell that is
+    still there (or first). nbgrader's own ``add_missing_cells`` gives up when that
+    earlier cell was deleted too; this does not. nbgrader then restores the hidden tests
+    from the gradebook as for any edited locked cell. Changes ``notebook`` in place.
+    """
+    position = {_grade_id(cell): index for index, cell in enumerate(notebook.cells) if _grade_id(cell)}
+    previous = None
+    for cell in release_nb.cells:
+        grade_id = _grade_id(cell)
+        if grade_id is None:
+            continue
+        if grade_id not in position and cells.get(grade_id, {}).get("locked"):
+            at = position[previous] + 1 if previous is not None else 0
+            notebook.cells.insert(at, copy.deepcopy(cell))
+            position = {_grade_id(c): i for i, c in enumerate(notebook.cells) if _grade_id(c)}
+        if grade_id in position:
+            previous = grade_id
+
+
 def examine(notebook, cells: dict, hide_tests, release_nb=None) -> list[Finding]:
-    """Restore stripped metadata in ``notebook`` (in place), then compare it with the release."""
+    """Restore stripped metadata in ``notebook``, compare it with the release, put deleted
+    locked cells back (all in place); return what differed."""
     released = released_sources(cells, hide_tests)
-    return restore_metadata(notebook, cells, released, release_nb) + compare(notebook, cells, released)
+    findings = restore_metadata(notebook, cells, released, release_nb) + compare(notebook, cells, released)
+    if release_nb is not None:
+        restore_deleted(notebook, cells, release_nb)
+    return findings

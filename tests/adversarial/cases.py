@@ -89,6 +89,11 @@ def _deleted_tests(ctx):
     return {NOTEBOOK: nb.to_bytes(nb.without(notebook, ["test_rnn_forward", "test_rnn_forward_hidden"]))}
 
 
+def _deleted_answer_and_tests(ctx):
+    notebook = nb.answered(ctx.release, ctx.solution)
+    return {NOTEBOOK: nb.to_bytes(nb.without(notebook, ["rnn_forward", "test_rnn_forward", "test_rnn_forward_hidden"]))}
+
+
 def _stripped(ctx):
     return {NOTEBOOK: nb.to_bytes(nb.stripped(nb.answered(ctx.release, ctx.solution)))}
 
@@ -263,6 +268,8 @@ CASES = [
          "an IPython input transformer turns every later cell into `pass`"),
     Case("edited_test", "flagged 0", _edited_test, "test_rnn_cell replaced by `pass`, no answers"),
     Case("deleted_tests", "flagged 5", _deleted_tests, "rnn_forward unanswered and both its test cells deleted"),
+    Case("deleted_answer_and_tests", "flagged 5", _deleted_answer_and_tests,
+         "the rnn_forward answer cell and both its test cells deleted (nbgrader alone cannot restore these)"),
     Case("stripped_metadata", f"flagged {FULL}", _stripped, "right answers, every nbgrader metadata removed"),
     Case("not_json", "failed: not a notebook", lambda ctx: {NOTEBOOK: b"{ this is not a notebook"},
          "the file is not JSON"),
