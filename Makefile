@@ -15,7 +15,7 @@ help:
 	@echo "make book   - set up .venv and MathJax, execute every chapter, write _build/html"
 	@echo "make test   - set up everything (browser and sandbox too), build the book, run all tests"
 	@echo "make test-fast - the package tests only, no book build"
-	@echo "make benchmarks - print the speed figures of benchmarks/"
+	@echo "make benchmarks - print the speed figures of benchmarks/ (modules, grading)"
 
 setup: $(STAMP)
 
@@ -49,6 +49,7 @@ test-fast: $(STAMP)
 
 benchmarks: $(STAMP)
 	$(BIN)/python benchmarks/modules.py
+	$(BIN)/python benchmarks/grading.py
 
 clean:
 	rm -rf _build _extra

@@ -19,3 +19,11 @@ c.Execute.timeout = 60
 
 # A test cell a student deletes comes back from the gradebook when grading.
 c.OverwriteCells.add_missing_cells = True
+
+# Feedback shows scores and the failed tests' messages, never the hidden tests' source
+# (rnnlab/grading/feedback.py; `python -m rnnlab.grading feedback` does the same).
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.GetGrades",
+    "rnnlab.grading.feedback.HideHiddenTests",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+]

@@ -627,3 +627,14 @@ def test_export_lists_every_submission_with_its_score(graded_course):
             assert float(row["score"]) >= sum(score for score, _ in autograded.values())
         assert float(rows[(assignment, "blank")]["score"]) == 0
     print("autograde seconds per notebook:", {a: round(t, 1) for a, t in timings.items()})
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_plain_generate_feedback_hides_the_hidden_tests(graded_course, assignment):
+    # The hidden tests call the checks with hidden=True; nbgrader puts them back into the
+    # autograded notebook, and nbgrader_config.py's feedback preprocessors take them out.
+    course, _, _ = graded_course
+    graded = (course / "autograded" / "solution" / assignment / f"{assignment}.ipynb").read_text(encoding="utf-8")
+    assert "hidden=True" in graded, "the autograded notebook should hold the hidden tests"
+    assert "hidden=True" not in feedback_text(course, assignment, "solution")
