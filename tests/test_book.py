@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from journeys.browser import chromium_path
+from journeys.browser import CHROMIUM_ARGS, chromium_path
 
 ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"
@@ -205,15 +205,7 @@ def browser_context():
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=executable,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--disable-default-apps",
-                "--no-first-run",
-            ],
+            args=CHROMIUM_ARGS,
         )
         try:
             yield browser.new_context(viewport={"width": 1280, "height": 900})
