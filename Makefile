@@ -34,10 +34,10 @@ $(MATHJAX): package.json
 	cp -r node_modules/mathjax/es5 _extra/_static/mathjax
 	touch $@
 
-book: $(STAMP) $(MATHJAX)
+book: $(STAMP) $(MATHJAX) system-deps
 	$(BIN)/jupyter-book build -W -n --keep-going .
 
-# Debian's chromium (browser tests) and bubblewrap (grading sandbox); installed when missing and we can.
+# Debian packages the book and the tests need (tools/system_deps.sh); installed when missing and we can.
 system-deps:
 	@bash tools/system_deps.sh
 
