@@ -72,24 +72,14 @@ def _all_steps(x, weight, bias=None):
     return out.reshape(stack, steps, batch, -1).transpose(0, 1)
 
 
-def _weight_grad(d_pre, inputs):
-    """dL/dW = sum over steps and batch of ``d_pre^T inputs``, for ``pre = inputs W^T``:
-    one matrix product for all steps. (G*H, K), or (S, G*H, K) for a stack."""
-    if d_pre.dim() == 3:
-        return d_pre.flatten(0, 1).T @ inputs.flatten(0, 1)
-    stack = d_pre.shape[1]
-    rows = lambda a: a.transpose(0, 1).reshape(stack, -1, a.shape[-1])
-    return rows(d_pre).mT @ rows(inputs)
-
-
-def _bias_grad(d_pre):
-    """dL/db: the sum over steps (axis 0) and batch (axis -2)."""
-    return d_pre.sum(dim=(0, -2))
-
-
 def _previous(states, initial):
     """The states h_{t-1} for t = 0..T-1: the initial state, then all but the last."""
     return torch.cat([initial.unsqueeze(0), states[:-1]])
+
+
+def _previous_steps(states, initial):
+    """h_{t-1} for t = T-1 down to 0, one tensor per step: the order of a backward pass."""
+    return [*states.unbind(0)[-2::-1], initial]
 
 
 def _repeat(d, blocks):
@@ -100,6 +90,13 @@ def _repeat(d, blocks):
 def _sum_blocks(x, blocks):
     """Sum of the ``blocks`` gate blocks of the last axis (the transpose of :func:`_repeat`)."""
     return x.unflatten(-1, (blocks, -1)).sum(-2)
+
+
+def _per_step(gi, features):
+    """An empty (T, ..., features) tensor shaped like ``gi`` but for its last axis, which a
+    forward pass fills step by step (it always runs on plain tensors: a vmap over it
+    goes through the ``vmap`` rule)."""
+    return gi.new_empty((*gi.shape[:-1], features))
 
 
 def _zeros_or(tensor, like):
@@ -133,11 +130,10 @@ class RNNRecurrence(torch.autograd.Function):
 
     @staticmethod
     def forward(gi, h0, weight_hh, nonlinearity):
-        hs, h = [], h0
-        for gi_t in gi.unbind(0):
-            h = rnn_step(_times(h, weight_hh.mT, gi_t), nonlinearity)
-            hs.append(h)
-        return torch.stack(hs)
+        hs, h = _per_step(gi, h0.shape[-1]), h0
+        for t, gi_t in enumerate(gi.unbind(0)):
+            h = hs[t] = rnn_step(_times(h, weight_hh.mT, gi_t), nonlinearity)
+        return hs
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -148,15 +144,13 @@ class RNNRecurrence(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_hs):
         h0, weight_hh, hs = ctx.saved_tensors
-        slope = _slope(hs, ctx.nonlinearity)
-        d_pres, dh = [], torch.zeros_like(h0)
-        for grad_t, slope_t in zip(grad_hs.unbind(0)[::-1], slope.unbind(0)[::-1]):
-            d_pre = (dh + grad_t) * slope_t             # dL/d(pre-activation at t)
-            dh = d_pre @ weight_hh                      # dL/dh_{t-1} through h_t
+        d_pres, dh, d_weight = [], torch.zeros_like(h0), torch.zeros_like(weight_hh)
+        for grad_t, h_t, h_prev in zip(grad_hs.unbind(0)[::-1], hs.unbind(0)[::-1], _previous_steps(hs, h0)):
+            d_pre = (dh + grad_t) * _slope(h_t, ctx.nonlinearity)     # dL/d(pre-activation at t)
+            d_weight = _times(d_pre.mT, h_prev, d_weight)            # dL/dW_hh += dpre_t^T h_{t-1}
+            dh = d_pre @ weight_hh                                   # dL/dh_{t-1} through h_t
             d_pres.append(d_pre)
-        d_pre = torch.stack(d_pres[::-1])
-        d_weight = _weight_grad(d_pre, _previous(hs, h0)) if ctx.needs_input_grad[2] else None
-        return d_pre, dh, d_weight, None
+        return torch.stack(d_pres[::-1]), dh, d_weight if ctx.needs_input_grad[2] else None, None
 
     @staticmethod
     def jvp(ctx, gi_dot, h0_dot, weight_dot, _):
@@ -215,17 +209,14 @@ class GRURecurrence(torch.autograd.Function):
 
     @staticmethod
     def forward(gi, h0, weight_hh, bias_hh):
-        hs, rzs, ns, hns, h = [], [], [], [], h0
-        bias = _bias_row(bias_hh, weight_hh)
         hidden = h0.shape[-1]
-        for gi_t in gi.unbind(0):
+        hs, rzs, ns, hns = (_per_step(gi, size) for size in (hidden, 2 * hidden, hidden, hidden))
+        bias, h = _bias_row(bias_hh, weight_hh), h0
+        for t, gi_t in enumerate(gi.unbind(0)):
             gh = _times(h, weight_hh.mT, bias)
-            h, rz, n = gru_step(gi_t, gh, h)
-            hs.append(h)
-            rzs.append(rz)
-            ns.append(n)
-            hns.append(gh[..., 2 * hidden:])
-        return torch.stack(hs), torch.stack(rzs), torch.stack(ns), torch.stack(hns)
+            h, rzs[t], ns[t] = gru_step(gi_t, gh, h)
+            hs[t], hns[t] = h, gh[..., 2 * hidden:]
+        return hs, rzs, ns, hns
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -237,22 +228,28 @@ class GRURecurrence(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_hs, *_):
         gi, h0, weight_hh, bias_hh, hs, *gates = ctx.saved_tensors
-        h_prev = _previous(hs, h0)
         if not _first_order_only((gi, h0, weight_hh, bias_hh, hs)):
-            gates = _gru_gates(gi, h_prev, weight_hh, bias_hh)
-        to_gi, to_gh, z = _gru_local_derivatives(*gates, h_prev)
+            gates = _gru_gates(gi, _previous(hs, h0), weight_hh, bias_hh)
+        hidden = h0.shape[-1]
         grad_hs = _zeros_or(grad_hs, hs)
-        totals, dh = [], torch.zeros_like(h0)
-        for grad_t, to_gh_t, z_t in zip(grad_hs.unbind(0)[::-1], to_gh.unbind(0)[::-1], z.unbind(0)[::-1]):
-            dh = dh + grad_t                                            # total dL/dh_t
-            totals.append(dh)
-            # to h_{t−1}: the direct path z ⊙ dh plus the path through gh_t = W_h h_{t−1} + b_h
-            dh = _times(_repeat(dh, 3) * to_gh_t, weight_hh, dh * z_t)
-        dh_total = _repeat(torch.stack(totals[::-1]), 3)
-        d_gh = dh_total * to_gh
-        d_weight = _weight_grad(d_gh, h_prev) if ctx.needs_input_grad[2] else None
-        d_bias = _bias_grad(d_gh) if bias_hh is not None and ctx.needs_input_grad[3] else None
-        return dh_total * to_gi, dh, d_weight, d_bias
+        d_gis, dh = [], torch.zeros_like(h0)
+        d_weight = torch.zeros_like(weight_hh)
+        d_bias = torch.zeros(weight_hh.shape[:-1], dtype=h0.dtype, device=h0.device)
+        steps = zip(grad_hs.unbind(0)[::-1], *(g.unbind(0)[::-1] for g in gates), _previous_steps(hs, h0))
+        for grad_t, rz, n, hn, h_prev in steps:
+            r, z = rz[..., :hidden], rz[..., hidden:]
+            dh = dh + grad_t                                   # total dL/dh_t
+            # the chain rule through h_t = (1 − z) n + z h_{t−1}, n = tanh(· + r ⊙ hn), σ of r and z:
+            d_n = dh * (1 - z) * (1 - n * n)                  # dL/d(pre-activation of n)
+            d_z = dh * (h_prev - n) * z * (1 - z)             # dL/d(pre-activation of z)
+            d_r = d_n * hn * r * (1 - r)                      # dL/d(pre-activation of r), through r ⊙ hn
+            d_gis.append(torch.cat([d_r, d_z, d_n], dim=-1))
+            d_gh = torch.cat([d_r, d_z, d_n * r], dim=-1)     # dL/dgh_t, gh_t = W_h h_{t−1} + b_h
+            d_weight = _times(d_gh.mT, h_prev, d_weight)      # dL/dW_hh += dgh_t^T h_{t−1}
+            d_bias = d_bias + d_gh.sum(-2)
+            dh = _times(d_gh, weight_hh, dh * z)              # to h_{t−1}: through gh_t, and directly z ⊙ dh
+        return (torch.stack(d_gis[::-1]), dh, d_weight if ctx.needs_input_grad[2] else None,
+                d_bias if bias_hh is not None and ctx.needs_input_grad[3] else None)
 
     @staticmethod
     def jvp(ctx, gi_dot, h0_dot, weight_dot, bias_dot):
@@ -316,14 +313,13 @@ class LSTMRecurrence(torch.autograd.Function):
 
     @staticmethod
     def forward(gi, h0, c0, weight_hh, weight_hr):
-        hs, cs, gates, h, c = [], [], [], h0, c0
-        for gi_t in gi.unbind(0):
-            m, c, gates_t = lstm_step(_times(h, weight_hh.mT, gi_t), c)
+        hs, cs, gates = _per_step(gi, h0.shape[-1]), _per_step(gi, c0.shape[-1]), _per_step(gi, gi.shape[-1])
+        h, c = h0, c0
+        for t, gi_t in enumerate(gi.unbind(0)):
+            m, c, gates[t] = lstm_step(_times(h, weight_hh.mT, gi_t), c)
             h = m if weight_hr is None else _times(m, weight_hr.mT)
-            hs.append(h)
-            cs.append(c)
-            gates.append(gates_t)
-        return torch.stack(hs), torch.stack(cs), torch.stack(gates)
+            hs[t], cs[t] = h, c
+        return hs, cs, gates
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -335,30 +331,34 @@ class LSTMRecurrence(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_hs, grad_cs, _):
         gi, h0, c0, weight_hh, weight_hr, hs, cs, gates = ctx.saved_tensors
-        h_prev, c_prev = _previous(hs, h0), _previous(cs, c0)
         if not _first_order_only((gi, h0, c0, weight_hh, weight_hr, hs, cs)):
-            gates = _lstm_gates(gi, h_prev, c_prev, weight_hh)
-        to_pre, f, dm_dc, m = _lstm_local_derivatives(gates, c_prev, cs)
+            gates = _lstm_gates(gi, _previous(hs, h0), _previous(cs, c0), weight_hh)
         grad_hs, grad_cs = _zeros_or(grad_hs, hs), _zeros_or(grad_cs, cs)
-        d_pres, totals = [], []
-        dh, dc = torch.zeros_like(h0), torch.zeros_like(c0)
-        steps = zip(grad_hs.unbind(0)[::-1], grad_cs.unbind(0)[::-1], to_pre.unbind(0)[::-1],
-                    f.unbind(0)[::-1], dm_dc.unbind(0)[::-1])
-        for grad_h, grad_c, to_pre_t, f_t, dm_dc_t in steps:
+        d_pres, dh, dc = [], torch.zeros_like(h0), torch.zeros_like(c0)
+        d_weight_hh = torch.zeros_like(weight_hh)
+        d_weight_hr = None if weight_hr is None else torch.zeros_like(weight_hr)
+        steps = zip(grad_hs.unbind(0)[::-1], grad_cs.unbind(0)[::-1], gates.unbind(0)[::-1], cs.unbind(0)[::-1],
+                    _previous_steps(cs, c0), _previous_steps(hs, h0))
+        for grad_h, grad_c, gates_t, c, c_prev, h_prev in steps:
+            i, f, g, o = gates_t.chunk(4, dim=-1)
+            tanh_c = torch.tanh(c)
             dh = dh + grad_h                                           # total dL/dh_t
-            totals.append(dh)
-            dm = dh if weight_hr is None else dh @ weight_hr           # dL/dm_t, through h_t = W_hr m_t
-            dc = dc + grad_c + dm * dm_dc_t                            # total dL/dc_t
-            d_pre = torch.cat([_repeat(dc, 3), dm], dim=-1) * to_pre_t
+            if weight_hr is None:
+                dm = dh                                                # h_t = m_t = o ⊙ tanh(c_t)
+            else:
+                d_weight_hr = _times(dh.mT, o * tanh_c, d_weight_hr)   # h_t = W_hr m_t
+                dm = dh @ weight_hr
+            dc = dc + grad_c + dm * o * (1 - tanh_c * tanh_c)          # total dL/dc_t
+            d_pre = torch.cat([dc * g * i * (1 - i),                   # c_t = f ⊙ c_{t−1} + i ⊙ g, σ'
+                               dc * c_prev * f * (1 - f),              # σ'
+                               dc * i * (1 - g * g),                   # tanh'
+                               dm * tanh_c * o * (1 - o)], dim=-1)     # m_t = o ⊙ tanh(c_t), σ'
             d_pres.append(d_pre)
-            dc = dc * f_t                                              # the additive path to c_{t−1}
+            d_weight_hh = _times(d_pre.mT, h_prev, d_weight_hh)       # dL/dW_hh += dpre_t^T h_{t−1}
+            dc = dc * f                                                # the additive path to c_{t−1}
             dh = d_pre @ weight_hh
-        d_pre = torch.stack(d_pres[::-1])
-        d_weight_hh = _weight_grad(d_pre, h_prev) if ctx.needs_input_grad[3] else None
-        d_weight_hr = None
-        if weight_hr is not None and ctx.needs_input_grad[4]:
-            d_weight_hr = _weight_grad(torch.stack(totals[::-1]), m)
-        return d_pre, dh, dc, d_weight_hh, d_weight_hr
+        return (torch.stack(d_pres[::-1]), dh, dc, d_weight_hh if ctx.needs_input_grad[3] else None,
+                d_weight_hr if weight_hr is not None and ctx.needs_input_grad[4] else None)
 
     @staticmethod
     def jvp(ctx, gi_dot, h0_dot, c0_dot, weight_hh_dot, weight_hr_dot):
