@@ -7,6 +7,7 @@ a hand-written backward pass (``rnnlab.modules``, ``rnnlab.recurrence``), and
 """
 
 from . import tasks
+from ._checks import DTypeError, ShapeError
 from .cells import gru_cell, lstm_cell, rnn_cell
 from .gradients import hidden_grad_norms
 from .modules import GRU, LSTM, RNN
@@ -15,5 +16,5 @@ from .stacking import StackedModels
 from .training import History, SequenceModel, train
 
 __all__ = ["rnn_cell", "gru_cell", "lstm_cell", "RNN", "GRU", "LSTM", "hidden_grad_norms", "plot_grad_norms",
-           "tasks", "train", "History", "SequenceModel", "StackedModels"]
+           "tasks", "train", "History", "SequenceModel", "StackedModels", "ShapeError", "DTypeError"]
 __version__ = "0.1.0"
