@@ -56,8 +56,6 @@ class _Recurrent(nn.Module):
         if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout <= 1:
             raise ValueError(f"dropout must be a number in [0, 1], got {describe(dropout)}")
         self.proj_size = check_int("proj_size", proj_size, 0)
-        if self.proj_size and self.cell != "LSTM":
-            raise ValueError(f"proj_size is only supported by the LSTM, not the {self.cell}, got proj_size={proj_size}")
         if self.proj_size >= self.hidden_size:
             raise ValueError(f"proj_size must be smaller than hidden_size = {hidden_size}, got {proj_size}")
         if dropout > 0 and num_layers == 1:
@@ -289,6 +287,12 @@ def _packed_like(packed: PackedSequence, padded: torch.Tensor) -> PackedSequence
     return PackedSequence(padded[times, rows], batch_sizes, packed.sorted_indices, packed.unsorted_indices)
 
 
+def _refuse_proj_size(cell, kwargs):
+    """torch.nn's RNN and GRU refuse the argument proj_size, even 0."""
+    if "proj_size" in kwargs:
+        raise ValueError(f"proj_size is only supported by the LSTM, not the {cell}, got proj_size={kwargs['proj_size']}")
+
+
 class RNN(_Recurrent):
     """Elman RNN, drop-in for ``torch.nn.RNN``: ``h_t = tanh(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh)``.
 
@@ -302,6 +306,7 @@ class RNN(_Recurrent):
     cell, gates = "RNN", 1
 
     def __init__(self, *args, **kwargs):
+        _refuse_proj_size("RNN", kwargs)
         if len(args) > 3:                   # torch.nn.RNN takes nonlinearity fourth
             if "nonlinearity" in kwargs:
                 raise TypeError("RNN got nonlinearity both as the fourth positional argument and by name")
@@ -329,6 +334,10 @@ class GRU(_Recurrent):
     """
 
     cell, gates = "GRU", 3
+
+    def __init__(self, *args, **kwargs):
+        _refuse_proj_size("GRU", kwargs)
+        super().__init__(*args, **kwargs)
 
 
 class LSTM(_Recurrent):
