@@ -57,9 +57,10 @@ def lstm_step(pre, c):
     (B, 4H); the backward pass needs them.
     """
     hidden = c.shape[-1]
-    gates = torch.cat([torch.sigmoid(pre[..., :2 * hidden]),          # i_t = σ(·), f_t = σ(·)
+    sig = torch.sigmoid(pre)
+    gates = torch.cat([sig[..., :2 * hidden],                          # i_t = σ(·), f_t = σ(·)
                        torch.tanh(pre[..., 2 * hidden:3 * hidden]),      # g_t = tanh(·), the candidate
-                       torch.sigmoid(pre[..., 3 * hidden:])], dim=-1)    # o_t = σ(·)
+                       sig[..., 3 * hidden:]], dim=-1)                   # o_t = σ(·)
     i, f, g, o = gates.chunk(4, dim=-1)
     c_new = torch.addcmul(f * c, i, g)                                # c_t = f ⊙ c_{t−1} + i ⊙ g
     h_new = o * torch.tanh(c_new)                                     # h_t = o ⊙ tanh(c_t)

@@ -9,11 +9,13 @@ Going forward, a Function keeps every hidden state and gate value. Going back, i
 the steps in reverse and carries ``dh`` = dL/dh_t, the *total* derivative: the
 gradient that reaches ``h_t`` directly from the loss (``grad_hs[t]``) plus the one that
 comes back through ``h_{t+1}``. Each step costs one matrix product, ``dgh_t @ W_hh``. The
-weight gradients are then one matrix product each over all steps at once:
-``dL/dW_hh = sum_t dgh_t^T h_{t-1}``. This is the BPTT that the book derives; on a CPU it
-runs at about the speed of torch.nn's own kernels (``benchmarks/modules.py`` prints the
-ratio on your machine), where an autograd graph of every small operation is several times
-slower.
+weight gradients sum over the steps: ``dL/dW_hh = sum_t dgh_t^T h_{t-1}``, one matrix
+product over all steps for one model (for a stack of models, a share added at each step,
+while its tensors are still in the processor's cache). This is the BPTT that the book
+derives. It is plain PyTorch tensor code, one operation at a time, so it does not match
+the fused kernels torch.nn can call (oneDNN's LSTM on a CPU, cuDNN on a GPU);
+``benchmarks/modules.py`` prints the ratio of times on your machine, and the README gives
+the figures we measured.
 
 What else the Functions support, and how:
 
@@ -70,6 +72,12 @@ def _all_steps(x, weight, bias=None):
     rows = x.transpose(0, 1).reshape(stack, steps * batch, x.shape[-1])
     out = _times(rows, weight.mT, None if bias is None else bias.unsqueeze(1))
     return out.reshape(stack, steps, batch, -1).transpose(0, 1)
+
+
+def _weight_grad(d_pre, inputs):
+    """dL/dW = sum over steps and batch of ``d_pre^T inputs``, for ``pre = inputs W^T``, as
+    one matrix product over all steps: (T, B, G*H) and (T, B, K) give (G*H, K)."""
+    return d_pre.flatten(0, -2).T @ inputs.flatten(0, -2)
 
 
 def _previous(states, initial):
@@ -144,13 +152,19 @@ class RNNRecurrence(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_hs):
         h0, weight_hh, hs = ctx.saved_tensors
-        d_pres, dh, d_weight = [], torch.zeros_like(h0), torch.zeros_like(weight_hh)
+        stacked = weight_hh.dim() == 3          # see LSTMRecurrence.backward on the weight gradient
+        d_pres, dh = [], torch.zeros_like(h0)
+        d_weight = torch.zeros_like(weight_hh) if stacked else None
         for grad_t, h_t, h_prev in zip(grad_hs.unbind(0)[::-1], hs.unbind(0)[::-1], _previous_steps(hs, h0)):
             d_pre = (dh + grad_t) * _slope(h_t, ctx.nonlinearity)     # dL/d(pre-activation at t)
-            d_weight = _times(d_pre.mT, h_prev, d_weight)            # dL/dW_hh += dpre_t^T h_{t-1}
+            if stacked:
+                d_weight = _times(d_pre.mT, h_prev, d_weight)        # dL/dW_hh += dpre_t^T h_{t-1}
             dh = d_pre @ weight_hh                                   # dL/dh_{t-1} through h_t
             d_pres.append(d_pre)
-        return torch.stack(d_pres[::-1]), dh, d_weight if ctx.needs_input_grad[2] else None, None
+        d_pre = torch.stack(d_pres[::-1])
+        if not stacked and ctx.needs_input_grad[2]:
+            d_weight = _weight_grad(d_pre, _previous(hs, h0))
+        return d_pre, dh, d_weight if ctx.needs_input_grad[2] else None, None
 
     @staticmethod
     def jvp(ctx, gi_dot, h0_dot, weight_dot, _):
@@ -232,9 +246,10 @@ class GRURecurrence(torch.autograd.Function):
             gates = _gru_gates(gi, _previous(hs, h0), weight_hh, bias_hh)
         hidden = h0.shape[-1]
         grad_hs = _zeros_or(grad_hs, hs)
-        d_gis, dh = [], torch.zeros_like(h0)
-        d_weight = torch.zeros_like(weight_hh)
-        d_bias = torch.zeros(weight_hh.shape[:-1], dtype=h0.dtype, device=h0.device)
+        stacked = weight_hh.dim() == 3          # see LSTMRecurrence.backward on the weight gradient
+        d_gis, d_ghs, dh = [], [], torch.zeros_like(h0)
+        d_weight = torch.zeros_like(weight_hh) if stacked else None
+        d_bias = torch.zeros(weight_hh.shape[:-1], dtype=h0.dtype, device=h0.device) if stacked else None
         steps = zip(grad_hs.unbind(0)[::-1], *(g.unbind(0)[::-1] for g in gates), _previous_steps(hs, h0))
         for grad_t, rz, n, hn, h_prev in steps:
             r, z = rz[..., :hidden], rz[..., hidden:]
@@ -245,9 +260,16 @@ class GRURecurrence(torch.autograd.Function):
             d_r = d_n * hn * r * (1 - r)                      # dL/d(pre-activation of r), through r ⊙ hn
             d_gis.append(torch.cat([d_r, d_z, d_n], dim=-1))
             d_gh = torch.cat([d_r, d_z, d_n * r], dim=-1)     # dL/dgh_t, gh_t = W_h h_{t−1} + b_h
-            d_weight = _times(d_gh.mT, h_prev, d_weight)      # dL/dW_hh += dgh_t^T h_{t−1}
-            d_bias = d_bias + d_gh.sum(-2)
+            if stacked:
+                d_weight = _times(d_gh.mT, h_prev, d_weight)  # dL/dW_hh += dgh_t^T h_{t−1}
+                d_bias = d_bias + d_gh.sum(-2)
+            else:
+                d_ghs.append(d_gh)
             dh = _times(d_gh, weight_hh, dh * z)              # to h_{t−1}: through gh_t, and directly z ⊙ dh
+        if not stacked:
+            d_gh = torch.stack(d_ghs[::-1])
+            d_weight = _weight_grad(d_gh, _previous(hs, h0)) if ctx.needs_input_grad[2] else None
+            d_bias = d_gh.sum(dim=(0, 1)) if bias_hh is not None else None
         return (torch.stack(d_gis[::-1]), dh, d_weight if ctx.needs_input_grad[2] else None,
                 d_bias if bias_hh is not None and ctx.needs_input_grad[3] else None)
 
@@ -333,11 +355,17 @@ class LSTMRecurrence(torch.autograd.Function):
         gi, h0, c0, weight_hh, weight_hr, hs, cs, gates = ctx.saved_tensors
         if not _first_order_only((gi, h0, c0, weight_hh, weight_hr, hs, cs)):
             gates = _lstm_gates(gi, _previous(hs, h0), _previous(cs, c0), weight_hh)
-        grad_hs, grad_cs = _zeros_or(grad_hs, hs), _zeros_or(grad_cs, cs)
+        hidden = c0.shape[-1]
+        grad_hs = _zeros_or(grad_hs, hs)
+        grad_cs = [None] * hs.shape[0] if grad_cs is None else grad_cs.unbind(0)[::-1]   # None: c_n unused
         d_pres, dh, dc = [], torch.zeros_like(h0), torch.zeros_like(c0)
-        d_weight_hh = torch.zeros_like(weight_hh)
-        d_weight_hr = None if weight_hr is None else torch.zeros_like(weight_hr)
-        steps = zip(grad_hs.unbind(0)[::-1], grad_cs.unbind(0)[::-1], gates.unbind(0)[::-1], cs.unbind(0)[::-1],
+        # A stack of models adds each step's share to the weight gradients as it goes (its
+        # tensors are still in cache); one model gets them in one product over all steps.
+        stacked = weight_hh.dim() == 3
+        d_weight_hh = torch.zeros_like(weight_hh) if stacked else None
+        d_weight_hr = torch.zeros_like(weight_hr) if stacked and weight_hr is not None else None
+        totals = []
+        steps = zip(grad_hs.unbind(0)[::-1], grad_cs, gates.unbind(0)[::-1], cs.unbind(0)[::-1],
                     _previous_steps(cs, c0), _previous_steps(hs, h0))
         for grad_h, grad_c, gates_t, c, c_prev, h_prev in steps:
             i, f, g, o = gates_t.chunk(4, dim=-1)
@@ -345,19 +373,30 @@ class LSTMRecurrence(torch.autograd.Function):
             dh = dh + grad_h                                           # total dL/dh_t
             if weight_hr is None:
                 dm = dh                                                # h_t = m_t = o ⊙ tanh(c_t)
-            else:
-                d_weight_hr = _times(dh.mT, o * tanh_c, d_weight_hr)   # h_t = W_hr m_t
+            else:                                                      # h_t = W_hr m_t
+                if stacked:
+                    d_weight_hr = _times(dh.mT, o * tanh_c, d_weight_hr)
+                totals.append(dh)
                 dm = dh @ weight_hr
-            dc = dc + grad_c + dm * o * (1 - tanh_c * tanh_c)          # total dL/dc_t
-            d_pre = torch.cat([dc * g * i * (1 - i),                   # c_t = f ⊙ c_{t−1} + i ⊙ g, σ'
-                               dc * c_prev * f * (1 - f),              # σ'
-                               dc * i * (1 - g * g),                   # tanh'
-                               dm * tanh_c * o * (1 - o)], dim=-1)     # m_t = o ⊙ tanh(c_t), σ'
+            if grad_c is not None:
+                dc = dc + grad_c
+            dc = torch.addcmul(dc, dm, o * (1 - tanh_c * tanh_c))     # total dL/dc_t
+            # each activation's slope: σ' = s − s² for i, f, o, and tanh' = 1 − g² for g
+            slope = torch.addcmul(gates_t, gates_t, gates_t, value=-1)
+            slope[..., 2 * hidden:3 * hidden] = 1 - g * g
+            # c_t = f ⊙ c_{t−1} + i ⊙ g and m_t = o ⊙ tanh(c_t), through the slopes:
+            d_pre = torch.cat([dc * g, dc * c_prev, dc * i, dm * tanh_c], dim=-1) * slope
             d_pres.append(d_pre)
-            d_weight_hh = _times(d_pre.mT, h_prev, d_weight_hh)       # dL/dW_hh += dpre_t^T h_{t−1}
+            if stacked:
+                d_weight_hh = _times(d_pre.mT, h_prev, d_weight_hh)   # dL/dW_hh += dpre_t^T h_{t−1}
             dc = dc * f                                                # the additive path to c_{t−1}
             dh = d_pre @ weight_hh
-        return (torch.stack(d_pres[::-1]), dh, dc, d_weight_hh if ctx.needs_input_grad[3] else None,
+        d_pre = torch.stack(d_pres[::-1])
+        if not stacked:
+            d_weight_hh = _weight_grad(d_pre, _previous(hs, h0))
+            if weight_hr is not None:
+                d_weight_hr = _weight_grad(torch.stack(totals[::-1]), gates[..., 3 * hidden:] * torch.tanh(cs))
+        return (d_pre, dh, dc, d_weight_hh if ctx.needs_input_grad[3] else None,
                 d_weight_hr if weight_hr is not None and ctx.needs_input_grad[4] else None)
 
     @staticmethod
