@@ -179,7 +179,8 @@ def compare(a: Sequence[float], b: Sequence[float], *, name: str = "", seed: int
                                                       n_resamples, rng)
         median_difference = _median_difference(a, b)
     else:
-        median_difference = _median_difference(a, b)
+        with np.errstate(invalid="ignore"):  # inf - inf: both medians censored
+            median_difference = _median_difference(a, b)
         median_difference = median_difference if math.isfinite(median_difference) else math.nan
         median_low = median_high = math.nan
     if np.unique(np.concatenate([a, b])).size == 1:
