@@ -1,6 +1,8 @@
 """Specification of rnnlab.stats: checked against SciPy, against cases worked by hand, and
 by simulation of experiments in which no difference is real."""
 
+import re
+
 import numpy as np
 import pytest
 from scipy import stats as scipy_stats
@@ -331,3 +333,52 @@ def test_plot_seeds_draws_medians_where_numpy_puts_them():
 def test_plot_seeds_refuses_groups_with_nothing_to_draw():
     with pytest.raises(ValueError, match="finite"):
         draw_seeds({"a": None})
+
+
+# ----------------------------------------------------------------------------- the built claims table
+
+BUILT = __import__("pathlib").Path(__file__).resolve().parents[1] / "_build" / "html" / "book"
+MEASURED_VERDICTS = {"supported", "not shown", "contradicted"}
+OTHER_VERDICTS = {"untested", "holds by the equations", "false by definition", "not testable",
+                  "state size holds by counting; accuracy untested"}
+INTERVAL = re.compile(r"^([+-]\d\.\d\d) \[([+-]\d\.\d\d), ([+-]\d\.\d\d)\]$")
+
+
+def claims_rows():
+    from bs4 import BeautifulSoup
+
+    page = BUILT / "claims.html"
+    if not page.exists():
+        pytest.fail(f"{page} is not built: run `make book` first (`make test` does)")
+    table = BeautifulSoup(page.read_text(), "html.parser").select_one("table.claims-table")
+    assert table is not None, "claims.html has no table.claims-table"
+    header = [cell.get_text(" ", strip=True) for cell in table.select("thead th")]
+    assert header == ["#", "Claim", "Measured here", "Verdict", "δ [95 % interval]", "seeds", "Evidence"]
+    return [dict(zip(header, row.find_all("td"))) for row in table.select("tbody tr")]
+
+
+@pytest.mark.book
+@pytest.mark.slow
+def test_every_measured_verdict_in_the_claims_table_carries_its_interval_and_at_least_ten_seeds():
+    rows = claims_rows()
+    measured = 0
+    for row in rows:
+        number = row["#"].get_text(strip=True)
+        verdict = row["Verdict"].get_text(" ", strip=True)
+        effect = row["δ [95 % interval]"].get_text(" ", strip=True).replace("\u2212", "-")
+        seeds = row["seeds"].get_text(" ", strip=True)
+        assert verdict in MEASURED_VERDICTS | OTHER_VERDICTS, f"row {number}: unknown verdict {verdict!r}"
+        if verdict in MEASURED_VERDICTS:
+            measured += 1
+            match = INTERVAL.match(effect)
+            assert match, f"row {number}: effect {effect!r} is not 'δ [low, high]'"
+            delta, low, high = map(float, match.groups())
+            assert -1 <= low <= delta <= high <= 1, f"row {number}: {effect}"
+            counts = [int(n) for n in re.findall(r"\d+", seeds)]
+            assert counts and all(n >= 10 for n in counts), f"row {number}: seeds {seeds!r}"
+            links = row["Evidence"].find_all("a")
+            assert links and all(a.get("href") for a in links), f"row {number} links to no section"
+            assert row["Measured here"].get_text(strip=True), f"row {number} says nothing of what was measured"
+        else:
+            assert effect == "—" and seeds == "—", f"row {number}: {verdict!r} with an effect or seeds"
+    assert measured >= 10, f"only {measured} measured rows in the claims table"
