@@ -316,7 +316,8 @@ def verdict(comparison: Comparison | None, expected: str, *, alpha: float = ALPH
 
 
 def plot_seeds(ax, groups: dict, *, ylabel: str, integer: bool = False, log: bool = False,
-               censored: str = "not reached within the budget"):
+               censored: str = "not reached within the budget", point: str = "one seed",
+               legend: str = "right"):
     """Draw every seed of each group as a point, with the group's median and interquartile
     range, on a matplotlib ``ax``; return the legend, which sits outside the axes.
 
@@ -325,9 +326,13 @@ def plot_seeds(ax, groups: dict, *, ylabel: str, integer: bool = False, log: boo
     above (below) the measured points, or to ``None`` for a configuration that was not
     run, shown as the words "not run" and no point, never as a measured value.
     ``integer`` puts ticks on whole numbers only (counts, steps); ``log`` uses a
-    logarithmic y axis. The points of a column are spread sideways evenly (no random
-    jitter), so a figure is the same at every build.
+    logarithmic y axis; ``point`` names what one point is in the legend; ``legend``
+    puts the legend to the ``"right"`` of the axes or ``"below"`` them, outside the data
+    either way. The points of a column are spread sideways evenly (no random jitter), so
+    a figure is the same at every build.
     """
+    if legend not in ("right", "below"):
+        raise ValueError(f'legend must be "right" or "below", got {legend!r}')
     import matplotlib.ticker as ticker  # matplotlib is needed only to draw
 
     if not isinstance(groups, dict) or not groups:
@@ -358,7 +363,7 @@ def plot_seeds(ax, groups: dict, *, ylabel: str, integer: bool = False, log: boo
         shown = np.where(np.isposinf(values), top, np.where(np.isneginf(values), bottom, values))
         measured = np.isfinite(values)
         ax.scatter(x + offsets[measured], shown[measured], s=18, color=colour["point"], alpha=0.75,
-                   zorder=3, label="one seed")
+                   zorder=3, label=point)
         if (~measured).any():
             any_censored = True
             ax.scatter(x + offsets[~measured], shown[~measured], s=26, marker="^", facecolors="none",
@@ -379,7 +384,9 @@ def plot_seeds(ax, groups: dict, *, ylabel: str, integer: bool = False, log: boo
         ax.yaxis.set_major_locator(ticker.MaxNLocator(integer=True))
     handles, labels = ax.get_legend_handles_labels()
     unique = dict(zip(labels, handles))
-    order = ["one seed", "median", "interquartile range"] + ([censored] if any_censored else [])
-    return ax.legend([unique[name] for name in order if name in unique],
-                     [name for name in order if name in unique], loc="upper left",
-                     bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize=8, frameon=False)
+    order = [point, "median", "interquartile range"] + ([censored] if any_censored else [])
+    names = [name for name in order if name in unique]
+    place = (dict(loc="upper left", bbox_to_anchor=(1.02, 1.0)) if legend == "right" else
+             dict(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2))
+    return ax.legend([unique[name] for name in names], names, borderaxespad=0.0, fontsize=8,
+                     frameon=False, **place)

@@ -320,6 +320,16 @@ def test_plot_seeds_keeps_its_legend_outside_the_data_and_every_point_visible():
     plt.close(fig)
 
 
+@pytest.mark.parametrize("place", ["right", "below"])
+def test_plot_seeds_legend_stays_clear_of_the_axes_in_either_place(place):
+    import matplotlib.pyplot as plt
+
+    fig, ax, legend = draw_seeds({"a": [1.0, 2.0, 3.0], "b": [2.0, np.inf, 5.0]}, legend=place, point="one round")
+    assert not legend.get_window_extent().overlaps(ax.get_window_extent())
+    assert [t.get_text() for t in legend.get_texts()][0] == "one round"
+    plt.close(fig)
+
+
 def test_plot_seeds_draws_medians_where_numpy_puts_them():
     import matplotlib.pyplot as plt
 
@@ -353,7 +363,7 @@ def claims_rows():
     table = BeautifulSoup(page.read_text(), "html.parser").select_one("table.claims-table")
     assert table is not None, "claims.html has no table.claims-table"
     header = [cell.get_text(" ", strip=True) for cell in table.select("thead th")]
-    assert header == ["#", "Claim", "Measured here", "Verdict", "δ [95 % interval]", "seeds", "Evidence"]
+    assert header == ["No.", "Claim, and what was measured", "Verdict", "δ [95 % interval]", "seeds", "Evidence"]
     return [dict(zip(header, row.find_all("td"))) for row in table.select("tbody tr")]
 
 
@@ -363,7 +373,7 @@ def test_every_measured_verdict_in_the_claims_table_carries_its_interval_and_at_
     rows = claims_rows()
     measured = 0
     for row in rows:
-        number = row["#"].get_text(strip=True)
+        number = row["No."].get_text(strip=True)
         verdict = row["Verdict"].get_text(" ", strip=True)
         effect = row["δ [95 % interval]"].get_text(" ", strip=True).replace("\u2212", "-")
         seeds = row["seeds"].get_text(" ", strip=True)
@@ -378,7 +388,8 @@ def test_every_measured_verdict_in_the_claims_table_carries_its_interval_and_at_
             assert counts and all(n >= 10 for n in counts), f"row {number}: seeds {seeds!r}"
             links = row["Evidence"].find_all("a")
             assert links and all(a.get("href") for a in links), f"row {number} links to no section"
-            assert row["Measured here"].get_text(strip=True), f"row {number} says nothing of what was measured"
+            assert "Measured:" in row["Claim, and what was measured"].get_text(" ", strip=True), \
+                f"row {number} says nothing of what was measured"
         else:
             assert effect == "—" and seeds == "—", f"row {number}: {verdict!r} with an effect or seeds"
     assert measured >= 10, f"only {measured} measured rows in the claims table"
