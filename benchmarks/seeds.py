@@ -9,8 +9,9 @@ parameters: a GRU with 16 hidden units or an LSTM with 14 on the 4-symbol memori
 task (one-hot inputs, a linear read-out), B sequences of T steps per batch.
 
 It prints, for each configuration, the median over rounds of the wall time and process
-CPU time of both, and the ratio "seed-runs per minute, stacked / sequential" (the
-speed-up), with the load average of the machine at the start and the end.
+CPU time of each way, seed-runs per minute, and the speed-up over the sequential runs,
+with the load average of the machine at the start and the end. The stacked runs are timed
+with all seeds in one stack and in stacks of 8 (``train``'s ``stack_size``).
 
     .venv/bin/python benchmarks/seeds.py [--seeds 16] [--steps 20] [--rounds 3] [--threads 1]
 """
@@ -52,20 +53,25 @@ def compare(kind: str, steps_per_sequence: int, args) -> None:
     seeds = range(args.seeds)
     options = dict(steps=args.steps, batch_size=args.batch, lr=1e-2, progress=False)
     parameters = sum(p.numel() for p in models_for(kind, task, [0], rnnlab)[0].parameters())
-    sequential, stacked = [], []
+    runs = {"torch.nn in a row": lambda: [rnnlab.train(model, task, seed=seed, **options)
+                                          for model, seed in zip(models_for(kind, task, seeds, nn), seeds)]}
+    for size in args.stack_sizes:
+        runs[f"stacks of {size}"] = lambda size=size: rnnlab.train(models_for(kind, task, seeds, rnnlab), task,
+                                                                   seeds=seeds, stack_size=size, **options)
     rnnlab.train(models_for(kind, task, seeds, rnnlab), task, seeds=seeds, **{**options, "steps": 2})  # warm-up
+    times = {name: [] for name in runs}
     for _ in range(args.rounds):
-        stacked.append(timed(lambda: rnnlab.train(models_for(kind, task, seeds, rnnlab), task, seeds=seeds,
-                                                  **options)))
-        sequential.append(timed(lambda: [rnnlab.train(model, task, seed=seed, **options)
-                                         for model, seed in zip(models_for(kind, task, seeds, nn), seeds)]))
-    wall = [statistics.median(t[0] for t in runs) for runs in (sequential, stacked)]
-    cpu = [statistics.median(t[1] for t in runs) for runs in (sequential, stacked)]
-    print(f"{kind:4s} {parameters:5d} params  T={steps_per_sequence:3d}  "
-          f"torch.nn in a row {wall[0]:6.2f} s wall {cpu[0]:6.2f} s CPU   "
-          f"stacked {wall[1]:6.2f} s wall {cpu[1]:6.2f} s CPU   "
-          f"speed-up {wall[0] / wall[1]:5.2f}x wall {cpu[0] / cpu[1]:5.2f}x CPU   "
-          f"({60 * args.seeds / wall[1]:.0f} vs {60 * args.seeds / wall[0]:.0f} seed-runs of {args.steps} steps per minute)")
+        for name, run in runs.items():
+            times[name].append(timed(run))
+    wall = {name: statistics.median(t[0] for t in values) for name, values in times.items()}
+    cpu = {name: statistics.median(t[1] for t in values) for name, values in times.items()}
+    base = "torch.nn in a row"
+    print(f"{kind} ({parameters} parameters), T={steps_per_sequence}:")
+    for name in runs:
+        speed = "" if name == base else (f"   speed-up {wall[base] / wall[name]:5.2f}x wall, "
+                                         f"{cpu[base] / cpu[name]:5.2f}x CPU")
+        print(f"    {name:18s} {wall[name]:7.2f} s wall {cpu[name]:7.2f} s CPU  "
+              f"{60 * args.seeds / wall[name]:6.0f} seed-runs of {args.steps} steps per minute{speed}")
 
 
 def main():
@@ -76,6 +82,8 @@ def main():
     parser.add_argument("--lengths", type=int, nargs="+", default=[40, 100])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--stack-sizes", type=int, nargs="+", default=[16, 8],
+                        help="models per stack (train's stack_size); each is timed")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f"{args.seeds} seeds, B={args.batch}, {args.steps} steps each, torch {torch.__version__}, "
