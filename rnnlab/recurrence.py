@@ -107,6 +107,20 @@ def _per_step(gi, features):
     return gi.new_empty((*gi.shape[:-1], features))
 
 
+def _local_steps(local_derivatives, *sequences, budget=2 ** 22):
+    """``local_derivatives(*sequences)`` for each step, the last step first, as tuples.
+
+    The local derivatives are element-wise, so they can be computed on all steps at once
+    or on one step's slices. All at once (fewer, larger operations) while the sequences
+    hold at most ``budget`` numbers (16 MB in float32); step by step, as the backward pass
+    reaches each step, beyond that (a stack of models: each step's tensors stay in the
+    processor's cache instead of going through memory several times).
+    """
+    if sum(s.numel() for s in sequences) <= budget:
+        return zip(*(d.unbind(0)[::-1] for d in local_derivatives(*sequences)))
+    return (local_derivatives(*step) for step in zip(*(s.unbind(0)[::-1] for s in sequences)))
+
+
 def _zeros_or(tensor, like):
     return torch.zeros_like(like) if tensor is None else tensor
 
@@ -155,8 +169,9 @@ class RNNRecurrence(torch.autograd.Function):
         stacked = weight_hh.dim() == 3          # see LSTMRecurrence.backward on the weight gradient
         d_pres, dh = [], torch.zeros_like(h0)
         d_weight = torch.zeros_like(weight_hh) if stacked else None
-        for grad_t, h_t, h_prev in zip(grad_hs.unbind(0)[::-1], hs.unbind(0)[::-1], _previous_steps(hs, h0)):
-            d_pre = (dh + grad_t) * _slope(h_t, ctx.nonlinearity)     # dL/d(pre-activation at t)
+        slopes = _local_steps(lambda h: (_slope(h, ctx.nonlinearity),), hs)
+        for grad_t, (slope_t,), h_prev in zip(grad_hs.unbind(0)[::-1], slopes, _previous_steps(hs, h0)):
+            d_pre = (dh + grad_t) * slope_t                          # dL/d(pre-activation at t)
             if stacked:
                 d_weight = _times(d_pre.mT, h_prev, d_weight)        # dL/dW_hh += dpre_t^T h_{t-1}
             dh = d_pre @ weight_hh                                   # dL/dh_{t-1} through h_t
@@ -199,9 +214,9 @@ def _gru_local_derivatives(rz, n, hn, h_prev):
     """How h_t depends on gi_t, on gh_t = W_h h_{t-1} + b_h, and directly on h_{t-1}.
 
     The chain rule through h_t = (1 − z) n + z h_{t−1}, n = tanh(· + r ⊙ hn) and the
-    sigmoids of r and z, for all steps at once. Returns ``(to_gi, to_gh, z)``: ∂h_t/∂gi_t
-    and ∂h_t/∂gh_t as three (r, z, n) blocks of element-wise factors, and z_t, the factor
-    of the direct path to h_{t−1}.
+    sigmoids of r and z, element-wise (for one step or all at once). Returns ``(to_gi,
+    to_gh, z)``: ∂h_t/∂gi_t and ∂h_t/∂gh_t as three (r, z, n) blocks of element-wise
+    factors, and z_t, the factor of the direct path to h_{t−1}.
     """
     hidden = h_prev.shape[-1]
     r, z = rz[..., :hidden], rz[..., hidden:]
@@ -244,31 +259,27 @@ class GRURecurrence(torch.autograd.Function):
         gi, h0, weight_hh, bias_hh, hs, *gates = ctx.saved_tensors
         if not _first_order_only((gi, h0, weight_hh, bias_hh, hs)):
             gates = _gru_gates(gi, _previous(hs, h0), weight_hh, bias_hh)
-        hidden = h0.shape[-1]
         grad_hs = _zeros_or(grad_hs, hs)
         stacked = weight_hh.dim() == 3          # see LSTMRecurrence.backward on the weight gradient
         d_gis, d_ghs, dh = [], [], torch.zeros_like(h0)
         d_weight = torch.zeros_like(weight_hh) if stacked else None
         d_bias = torch.zeros(weight_hh.shape[:-1], dtype=h0.dtype, device=h0.device) if stacked else None
-        steps = zip(grad_hs.unbind(0)[::-1], *(g.unbind(0)[::-1] for g in gates), _previous_steps(hs, h0))
-        for grad_t, rz, n, hn, h_prev in steps:
-            r, z = rz[..., :hidden], rz[..., hidden:]
+        h_prev = _previous(hs, h0)
+        local = _local_steps(_gru_local_derivatives, *gates, h_prev)
+        for grad_t, (to_gi, to_gh, z), h_prev_t in zip(grad_hs.unbind(0)[::-1], local, h_prev.unbind(0)[::-1]):
             dh = dh + grad_t                                   # total dL/dh_t
-            # the chain rule through h_t = (1 − z) n + z h_{t−1}, n = tanh(· + r ⊙ hn), σ of r and z:
-            d_n = dh * (1 - z) * (1 - n * n)                  # dL/d(pre-activation of n)
-            d_z = dh * (h_prev - n) * z * (1 - z)             # dL/d(pre-activation of z)
-            d_r = d_n * hn * r * (1 - r)                      # dL/d(pre-activation of r), through r ⊙ hn
-            d_gis.append(torch.cat([d_r, d_z, d_n], dim=-1))
-            d_gh = torch.cat([d_r, d_z, d_n * r], dim=-1)     # dL/dgh_t, gh_t = W_h h_{t−1} + b_h
+            dh_3 = _repeat(dh, 3)
+            d_gh = dh_3 * to_gh                                # dL/dgh_t, gh_t = W_h h_{t−1} + b_h
+            d_gis.append(dh_3 * to_gi)                         # dL/dgi_t, gi_t = W_i x_t + b_i
             if stacked:
-                d_weight = _times(d_gh.mT, h_prev, d_weight)  # dL/dW_hh += dgh_t^T h_{t−1}
+                d_weight = _times(d_gh.mT, h_prev_t, d_weight)  # dL/dW_hh += dgh_t^T h_{t−1}
                 d_bias = d_bias + d_gh.sum(-2)
             else:
                 d_ghs.append(d_gh)
             dh = _times(d_gh, weight_hh, dh * z)              # to h_{t−1}: through gh_t, and directly z ⊙ dh
         if not stacked:
             d_gh = torch.stack(d_ghs[::-1])
-            d_weight = _weight_grad(d_gh, _previous(hs, h0)) if ctx.needs_input_grad[2] else None
+            d_weight = _weight_grad(d_gh, h_prev) if ctx.needs_input_grad[2] else None
             d_bias = d_gh.sum(dim=(0, 1)) if bias_hh is not None else None
         return (torch.stack(d_gis[::-1]), dh, d_weight if ctx.needs_input_grad[2] else None,
                 d_bias if bias_hh is not None and ctx.needs_input_grad[3] else None)
@@ -306,12 +317,12 @@ def _lstm_gates(gi, h_prev, c_prev, weight_hh):
 
 
 def _lstm_local_derivatives(gates, c_prev, cs):
-    """The local derivatives of all steps at once.
+    """The local derivatives, element-wise (for one step or all at once).
 
     Returns ``(to_pre, f, dm_dc, m)``: ``to_pre`` (.., 4H) holds how dL/dc_t reaches the
     pre-activations of i, f, g and how dL/dm_t reaches that of o, where m_t = o_t ⊙ tanh c_t
     is the unprojected output; ``f`` the forget gate (the additive path to c_{t−1});
-    ``dm_dc`` = ∂m_t/∂c_t; ``m`` every m_t.
+    ``dm_dc`` = ∂m_t/∂c_t; ``m`` = m_t.
     """
     i, f, g, o = gates.chunk(4, dim=-1)
     tanh_c = torch.tanh(cs)
@@ -355,47 +366,43 @@ class LSTMRecurrence(torch.autograd.Function):
         gi, h0, c0, weight_hh, weight_hr, hs, cs, gates = ctx.saved_tensors
         if not _first_order_only((gi, h0, c0, weight_hh, weight_hr, hs, cs)):
             gates = _lstm_gates(gi, _previous(hs, h0), _previous(cs, c0), weight_hh)
-        hidden = c0.shape[-1]
         grad_hs = _zeros_or(grad_hs, hs)
         grad_cs = [None] * hs.shape[0] if grad_cs is None else grad_cs.unbind(0)[::-1]   # None: c_n unused
-        d_pres, dh, dc = [], torch.zeros_like(h0), torch.zeros_like(c0)
         # A stack of models adds each step's share to the weight gradients as it goes (its
         # tensors are still in cache); one model gets them in one product over all steps.
         stacked = weight_hh.dim() == 3
         d_weight_hh = torch.zeros_like(weight_hh) if stacked else None
         d_weight_hr = torch.zeros_like(weight_hr) if stacked and weight_hr is not None else None
-        totals = []
-        steps = zip(grad_hs.unbind(0)[::-1], grad_cs, gates.unbind(0)[::-1], cs.unbind(0)[::-1],
-                    _previous_steps(cs, c0), _previous_steps(hs, h0))
-        for grad_h, grad_c, gates_t, c, c_prev, h_prev in steps:
-            i, f, g, o = gates_t.chunk(4, dim=-1)
-            tanh_c = torch.tanh(c)
+        d_pres, totals, ms = [], [], []
+        dh, dc = torch.zeros_like(h0), torch.zeros_like(c0)
+        h_prev = _previous(hs, h0)
+        local = _local_steps(_lstm_local_derivatives, gates, _previous(cs, c0), cs)
+        for grad_h, grad_c, (to_pre, f, dm_dc, m), h_prev_t in zip(grad_hs.unbind(0)[::-1], grad_cs, local,
+                                                                   h_prev.unbind(0)[::-1]):
             dh = dh + grad_h                                           # total dL/dh_t
             if weight_hr is None:
                 dm = dh                                                # h_t = m_t = o ⊙ tanh(c_t)
             else:                                                      # h_t = W_hr m_t
                 if stacked:
-                    d_weight_hr = _times(dh.mT, o * tanh_c, d_weight_hr)
-                totals.append(dh)
+                    d_weight_hr = _times(dh.mT, m, d_weight_hr)
+                else:
+                    totals.append(dh)
+                    ms.append(m)
                 dm = dh @ weight_hr
             if grad_c is not None:
                 dc = dc + grad_c
-            dc = torch.addcmul(dc, dm, o * (1 - tanh_c * tanh_c))     # total dL/dc_t
-            # each activation's slope: σ' = s − s² for i, f, o, and tanh' = 1 − g² for g
-            slope = torch.addcmul(gates_t, gates_t, gates_t, value=-1)
-            slope[..., 2 * hidden:3 * hidden] = 1 - g * g
-            # c_t = f ⊙ c_{t−1} + i ⊙ g and m_t = o ⊙ tanh(c_t), through the slopes:
-            d_pre = torch.cat([dc * g, dc * c_prev, dc * i, dm * tanh_c], dim=-1) * slope
+            dc = torch.addcmul(dc, dm, dm_dc)                          # total dL/dc_t
+            d_pre = torch.cat([_repeat(dc, 3), dm], dim=-1) * to_pre  # dL/dpre_t, blocks i, f, g, o
             d_pres.append(d_pre)
             if stacked:
-                d_weight_hh = _times(d_pre.mT, h_prev, d_weight_hh)   # dL/dW_hh += dpre_t^T h_{t−1}
+                d_weight_hh = _times(d_pre.mT, h_prev_t, d_weight_hh)  # dL/dW_hh += dpre_t^T h_{t−1}
             dc = dc * f                                                # the additive path to c_{t−1}
             dh = d_pre @ weight_hh
         d_pre = torch.stack(d_pres[::-1])
         if not stacked:
-            d_weight_hh = _weight_grad(d_pre, _previous(hs, h0))
+            d_weight_hh = _weight_grad(d_pre, h_prev)
             if weight_hr is not None:
-                d_weight_hr = _weight_grad(torch.stack(totals[::-1]), gates[..., 3 * hidden:] * torch.tanh(cs))
+                d_weight_hr = _weight_grad(torch.stack(totals[::-1]), torch.stack(ms[::-1]))
         return (d_pre, dh, dc, d_weight_hh if ctx.needs_input_grad[3] else None,
                 d_weight_hr if weight_hr is not None and ctx.needs_input_grad[4] else None)
 
