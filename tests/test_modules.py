@@ -262,3 +262,19 @@ def test_repr_reads_like_torch_nn():
     assert repr(rnnlab.GRU(3, 4, num_layers=2, batch_first=True)) == "GRU(3, 4, num_layers=2, batch_first=True)"
     assert repr(rnnlab.LSTM(3, 4, proj_size=2, num_layers=2)) == repr(torch.nn.LSTM(3, 4, proj_size=2, num_layers=2))
     assert repr(rnnlab.RNN(3, 4, nonlinearity="relu")) == "RNN(3, 4, nonlinearity='relu')"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_packed_batch_first_bidirectional_sequences_end_at_their_own_last_step(mode):
+    """The field case of pack_padded_sequence (variable lengths, unsorted, batch-first,
+    bidirectional): h_n holds each sequence's state after its own last real step, as
+    torch.nn gives it; running the padded tensor instead would not."""
+    reference, ours = make_pair(mode, 7, input_size=3, hidden_size=4, batch_first=True, bidirectional=True)
+    x = torch.randn(3, 6, 3, dtype=torch.float64)
+    packed = pack_padded_sequence(x, torch.tensor([6, 2, 4]), batch_first=True, enforce_sorted=False)
+    (out_ref, state_ref), (out_ours, state_ours) = reference(packed), ours(packed)
+    torch.testing.assert_close(out_ours.data, out_ref.data, rtol=0, atol=1e-12)
+    for got, expected in zip(torch.utils._pytree.tree_leaves(state_ours), torch.utils._pytree.tree_leaves(state_ref)):
+        torch.testing.assert_close(got, expected, rtol=0, atol=1e-12)
+    padded_state = torch.utils._pytree.tree_leaves(ours(x)[1])[0]
+    assert (padded_state - torch.utils._pytree.tree_leaves(state_ref)[0]).abs().max() > 1e-3
