@@ -780,3 +780,13 @@ def test_formgrader_page_and_feedback_file_typeset_math_offline(tmp_path):
         page.screenshot(path=str(artifacts / "feedback.png"), full_page=True)
     assert shown > 0, "the feedback file typeset no formula"
     assert not outside, f"the feedback file sent requests beyond the file itself: {outside}"
+
+
+@pytest.mark.slow
+def test_api_docstrings_render_without_problems():
+    """The build lists docstrings whose reStructuredText Sphinx could not read (they do not
+    stop the build: tools/sphinx/rnnlab_book.py); each is a defect of the API page."""
+    problems = ROOT / "_build" / "api-docstring-problems.txt"
+    assert problems.exists(), f"{problems} is missing: was the book built with tools/sphinx/rnnlab_book.py?"
+    found = problems.read_text().strip()
+    assert not found, "docstrings that render wrongly on the API page (book/api.rst):\n" + found

@@ -18,6 +18,10 @@ Jupyter Book loads it through ``sphinx: local_extensions`` in ``_config.yml``.
   appears without editing the page. A cross-reference in a docstring to a name as
   ``import rnnlab`` exports it (``rnnlab.train``), or to a bare name of the package
   (``History``), leads to the place where that object is documented.
+* A docstring whose reStructuredText is broken does not fail the book's build (the
+  package's authors edit docstrings more often than the book): its warnings are listed
+  in ``_build/api-docstring-problems.txt`` instead, and ``tests/test_book.py`` fails on
+  that list, naming each docstring.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from __future__ import annotations
 import copy
 import importlib
 import inspect
+import logging
 import pkgutil
 import shutil
 from pathlib import Path
@@ -35,6 +40,7 @@ from sphinx.util.docutils import SphinxDirective
 from sphinx.util.nodes import nested_parse_with_titles
 
 PACKAGE = "rnnlab"
+PROBLEMS = "api-docstring-problems.txt"   # next to html/ in the build folder
 
 
 # --- notebook downloads ----------------------------------------------------------------
@@ -122,9 +128,11 @@ def defined_names(module) -> list[str]:
     what it imports from elsewhere), otherwise its functions and classes whose names do
     not start with ``_``."""
     if hasattr(module, "__all__"):
-        names = [name for name in module.__all__ if not inspect.ismodule(getattr(module, name))]
-        return [name for name in names
-                if getattr(getattr(module, name), "__module__", module.__name__) == module.__name__]
+        def defined_here(value):   # data (a constant) belongs to the module that lists it
+            if inspect.isfunction(value) or inspect.isclass(value):
+                return value.__module__ == module.__name__
+            return not inspect.ismodule(value)
+        return [name for name in module.__all__ if defined_here(getattr(module, name))]
     return sorted(name for name, value in vars(module).items()
                   if not name.startswith("_") and (inspect.isfunction(value) or inspect.isclass(value))
                   and value.__module__ == module.__name__)
@@ -187,19 +195,61 @@ def resolve_package_names(app, env, node, contnode):
     return domain.resolve_xref(env, node["refdoc"], app.builder, "obj", target, node, contnode)
 
 
+class DocstringProblems(logging.Filter):
+    """Takes the warnings about docstrings out of Sphinx's warning stream (so ``-W`` does
+    not stop the build on them) and keeps them for :func:`write_docstring_problems`."""
+
+    def __init__(self):
+        super().__init__()
+        self.found: list[str] = []
+        self.api_read = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        where = str(getattr(record, "location", None) or "")
+        if "docstring of" not in where:
+            return True
+        self.found.append(f"{where}: {record.getMessage()}")
+        return False
+
+
+def catch_docstring_problems(app) -> DocstringProblems:
+    """Put a :class:`DocstringProblems` first on Sphinx's warning handler."""
+    problems = DocstringProblems()
+    for handler in logging.getLogger("sphinx").handlers:
+        if handler.level == logging.WARNING:
+            handler.filters.insert(0, problems)
+    return problems
+
+
+def write_docstring_problems(app, exception):
+    """Write the docstring warnings of this build (when it read the API page) to a file."""
+    problems = app.rnnlab_docstring_problems
+    if exception is None and (problems.api_read or problems.found):
+        path = Path(app.outdir).parent / PROBLEMS
+        path.write_text("".join(f"{line}\n" for line in problems.found), encoding="utf-8")
+        if problems.found:
+            logging.getLogger("sphinx.rnnlab_book").info(
+                f"{len(problems.found)} docstring problems of the API reference: see {path}")
+
+
 class RnnlabApi(SphinxDirective):
     """``rnnlab-api``: the whole API reference of the package, found at build time."""
 
     def run(self):
+        self.env.app.rnnlab_docstring_problems.api_read = True
         lines = exported_table() + [""]
         for name in public_modules():
             module = importlib.import_module(name)
             members = defined_names(module)
+            code = [m for m in members if inspect.isfunction(getattr(module, m)) or inspect.isclass(getattr(module, m))]
             title = f"``{name}``"
             lines += [title, "-" * len(title), "", f".. automodule:: {name}"]
-            if members:   # every public name, with or without a docstring
-                lines += [f"   :members: {', '.join(members)}", "   :undoc-members:"]
+            if code:   # every public function and class, with or without a docstring
+                lines += [f"   :members: {', '.join(code)}", "   :undoc-members:"]
             lines.append("")
+            # constants: autodoc's automodule skips those without a doc-comment
+            lines += [line for data in members if data not in code
+                      for line in (f".. autodata:: {name}.{data}", "")]
         container = nodes.section()
         container.document = self.state.document
         nested_parse_with_titles(self.state, StringList(lines, source="rnnlab-api"), container)
@@ -213,4 +263,7 @@ def setup(app):
     app.connect("build-finished", copy_notebooks)
     app.add_directive("rnnlab-api", RnnlabApi)
     app.connect("missing-reference", resolve_package_names)
+    app.connect("builder-inited", lambda app: setattr(app, "rnnlab_docstring_problems",
+                                                      catch_docstring_problems(app)))
+    app.connect("build-finished", write_docstring_problems)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
