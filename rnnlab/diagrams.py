@@ -12,9 +12,11 @@ Symbols are written as in the book's TeX: ``x_t``, ``h_{t-1}``, ``W_{ir}``; the
 functions and operations as ``σ``, ``tanh``, ``⊙``, ``1−`` and ``+``.
 
 The cells drawn are those of :mod:`rnnlab.cells` (torch.nn's equations, DESIGN.md):
-:func:`unrolled_rnn`, :func:`gru`, :func:`lstm`, and the GRU candidate with the reset
-gate after the product (PyTorch, cuDNN) or before it (Cho et al., 2014),
-:func:`gru_candidate`.
+:func:`unrolled_rnn` (also with the backward pass of BPTT), :func:`gru`, :func:`lstm`,
+the GRU candidate with the reset gate after the product (PyTorch, cuDNN) or before it
+(Cho et al., 2014), :func:`gru_candidate` and :func:`reset_gate_placement`, and a stack
+of layers, :func:`stacked`. In a notebook a diagram shows itself; :func:`side_by_side`
+sets several in a row that wraps on a narrow screen.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ GRADIENT = "#e4572e"
 # The page's background (the book's theme, else JupyterLab's, else white): what hides a line.
 BACKGROUND = "var(--pst-color-background, var(--jp-layout-color0, white))"
 SUBSCRIPT = re.compile(r"([^\W\d_]+)_(\{[^}]*\}|[^\s{])")
-KINDS = ("terminal", "layer", "affine", "block", "op", "junction")
+KINDS = ("terminal", "layer", "affine", "block", "op", "junction", "corner")
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,7 @@ class Node:
     ``"layer"`` (an affine map followed by σ or tanh: a box with the function and its
     weights), ``"affine"`` (a box with weights and no function), ``"op"`` (an element-wise
     operation in a circle: ``⊙``, ``+``, ``1−``, ``tanh``), ``"junction"`` (a dot where a
-    line splits). ``at`` is the centre in diagram units, y pointing down. ``weights``
+    line splits), ``"corner"`` (a point where a line turns, not drawn). ``at`` is the centre in diagram units, y pointing down. ``weights``
     lists the parameters a layer or affine box applies, drawn in it on one or two lines.
     """
 
@@ -76,7 +78,7 @@ class Node:
             return max(widest / 2 + 10, 34), lines * 11 + 9
         if self.kind == "op":
             return OP_RADIUS, OP_RADIUS
-        if self.kind == "junction":
+        if self.kind in ("junction", "corner"):
             return 0, 0
         return len(text_of(self.label)) * 0.3 * SYMBOL_SIZE + 4, SYMBOL_SIZE * 0.55
 
@@ -137,7 +139,7 @@ class Diagram:
         the symbols written along the edges, in the book's TeX spelling."""
         found = set()
         for node in self.nodes:
-            if node.label and node.kind != "junction":
+            if node.label:
                 found.add(node.label)
             found.update(weight for line in node.weights for weight in line)
         found.update(edge.label for edge in self.edges if edge.label)
@@ -206,9 +208,9 @@ class Diagram:
 
     def _draw_node(self, node: Node) -> str:
         x, y = node.at
+        if node.kind == "corner":
+            return ""
         if node.kind == "junction":
-            if node.label == "corner":
-                return ""
             return f'<circle cx="{x:g}" cy="{y:g}" r="4" fill="currentColor"/>'
         if node.kind == "terminal":
             return _text(node.label, x, y, SYMBOL_SIZE)
@@ -388,8 +390,7 @@ def _buses(nodes_by_name, taps, h_from, h_corner, h_y, x_y):
             previous[bus] = junction.name
     # a junction at the end of a bus is a corner: no dot
     ends = set(previous.values())
-    nodes = [Node(n.name, "junction", n.at, "corner") if n.name in ends and n.kind == "junction" else n
-             for n in nodes]
+    nodes = [Node(n.name, "corner", n.at) if n.name in ends and n.kind == "junction" else n for n in nodes]
     return nodes, edges
 
 
