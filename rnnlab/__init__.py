@@ -8,7 +8,7 @@ and ``rnnlab.stats`` compares per-seed results (effect size, interval, Holm, ver
 """
 
 from . import stats, tasks
-from ._checks import DTypeError, ShapeError
+from .errors import DTypeError, ShapeError
 from .cells import gru_cell, lstm_cell, rnn_cell
 from .gradients import hidden_grad_norms
 from .modules import GRU, LSTM, RNN

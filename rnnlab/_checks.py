@@ -9,15 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-
-class ShapeError(ValueError, RuntimeError):
-    """A tensor of the wrong shape. A ``ValueError``, as rnnlab promises for bad input, and a
-    ``RuntimeError``, as torch.nn raises for shapes, so code written for either catches it."""
-
-
-class DTypeError(TypeError, ValueError, RuntimeError):
-    """A tensor of the wrong dtype. A ``TypeError``, as rnnlab promises, and the
-    ``ValueError`` (input) and ``RuntimeError`` (hidden state) that torch.nn raises."""
+from .errors import DTypeError, ShapeError
 
 
 def describe(value) -> str:

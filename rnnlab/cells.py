@@ -20,7 +20,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ._checks import DTypeError, ShapeError, check_array, describe
+from ._checks import check_array, describe
+from .errors import DTypeError, ShapeError
 
 NONLINEARITIES = {"tanh": torch.tanh, "relu": torch.relu}
 

@@ -33,7 +33,8 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
-from ._checks import DTypeError, ShapeError, check_int, check_positive_int, describe
+from ._checks import check_int, check_positive_int, describe
+from .errors import DTypeError, ShapeError
 from .cells import NONLINEARITIES, project
 from .recurrence import run_layer
 
