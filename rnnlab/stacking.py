@@ -63,7 +63,7 @@ class StackedModels:
     Attributes:
         models: the list of the S modules given (in their order).
         params: ``{name: tensor}``, each parameter of the models stacked along a new
-            first axis, shape (S, *shape); new leaf tensors that an optimiser can update.
+            first axis, shape ``(S, *shape)``; new leaf tensors that an optimiser can update.
         buffers: the buffers, stacked the same way.
 
     Raises ``TypeError`` for models that are not modules of one class and ``ValueError``

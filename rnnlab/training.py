@@ -1,5 +1,7 @@
 """A small seeded training loop for sequence models, one seed or many at once, and what it records.
 
+One model, one seed::
+
     task = rnnlab.tasks.adding_problem_task(length=20, vary_length=False)
     model = rnnlab.SequenceModel(rnnlab.LSTM(task.input_size, 32), task.output_size)
     history = rnnlab.train(model, task, steps=3000, lr=1e-3, seed=0, eval_every=600)
@@ -13,7 +15,7 @@ read-out on a recurrent layer so that it maps inputs straight to predictions.
 Many seeds at once: give a list of S models of one architecture, each built under its own
 seed, and S seeds; they train as one stacked model (:class:`rnnlab.StackedModels`) and
 :func:`train` returns S Histories, each what training that model alone with its seed
-gives (to float32 round-off):
+gives (to float32 round-off)::
 
     models = []
     for seed in range(16):
