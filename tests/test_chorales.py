@@ -15,13 +15,13 @@ with music21 and compared with the notes written into the roll by hand.
 from __future__ import annotations
 
 import base64
-import re
-import wave
-from html.parser import HTMLParser
-
 import json
 import math
+import re
 import shutil
+import wave
+from html.parser import HTMLParser
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -221,6 +221,35 @@ def test_next_step_batch_predicts_every_step_from_the_one_before():
     assert batch.targets[:2, 0].argmax(-1).tolist() == [3, 5] and not batch.targets[2, 0].any()
 
 
+def test_a_window_starts_from_the_chord_before_it():
+    roll = np.eye(88, dtype=np.uint8)[[10, 11, 12, 13, 14]]
+    batch = chorales.next_step_batch([roll[:4]], starts=[2])   # steps 2 and 3
+    assert batch.inputs[:, 0].argmax(-1).tolist() == [11, 12]
+    assert batch.targets[:, 0].argmax(-1).tolist() == [12, 13]
+    with pytest.raises(ValueError, match="starts must give one step inside each roll"):
+        chorales.next_step_batch([roll], starts=[5])
+
+
+def test_next_step_task_cuts_long_rolls_to_windows_and_keeps_short_ones_whole():
+    long = np.eye(88, dtype=np.uint8)[np.arange(60) % 88]    # key t at step t
+    short = np.eye(88, dtype=np.uint8)[[70, 71, 72]]
+    task = chorales.next_step_task([long, short], max_steps=8)
+    seen_starts = set()
+    for seed in range(20):
+        batch = task.sample(2, seed=seed)
+        assert batch.inputs.shape[0] == 8
+        for n in range(2):
+            targets = batch.targets[batch.mask[:, n], n].argmax(-1)
+            if targets[0] >= 70:                                  # the short roll, whole
+                assert targets.tolist() == [70, 71, 72] and not batch.inputs[0, n].any()
+            else:                                                 # a window of the long one
+                start = int(targets[0])
+                seen_starts.add(start)
+                assert targets.tolist() == list(range(start, start + 8))
+                assert (batch.inputs[0, n].argmax() == start - 1) if start else not batch.inputs[0, n].any()
+    assert len(seen_starts) > 5, f"windows should start at random places, got {sorted(seen_starts)}"
+
+
 @pytest.mark.slow
 def test_the_shipped_rolls_are_what_music21_gives_today(jsb):
     rebuilt = chorales.build()
@@ -350,3 +379,72 @@ def test_bad_render_arguments_are_refused(tmp_path):
         audio.render_midi(tmp_path / "none.mid", tmp_path / "a.wav")
     with pytest.raises(FileNotFoundError, match="path"):
         audio.audio_html(tmp_path / "none.oga")
+
+
+# --- the chapter, built and in the browser ------------------------------------------
+
+
+def chapter_html() -> str:
+    from test_book import page_of
+
+    path = page_of("book/chorales")
+    if not path.exists():
+        pytest.fail(f"{path} was not built: run `make book` first (`make test` does)")
+    return path.read_text()
+
+
+@pytest.mark.book
+@pytest.mark.slow
+def test_the_built_chapter_has_its_figures_tables_verdicts_and_sound():
+    page = chapter_html()
+    figures = re.findall(r'<img [^>]*src="[^"]+\.(?:png|svg)"', page)
+    assert len(figures) >= 4, f"expected the roll, the learning curves, the data-size plot and the continuations, got {len(figures)} images"
+    sounds = re.findall(r'<audio controls[^>]*src="data:audio/ogg;base64,', page)
+    assert len(sounds) == 5, f"expected 5 audio elements (BWV 269, Bach's 24 steps, three cells), got {len(sounds)}"
+    for published in ("8.54", "8.67", "9.10"):  # Chung et al., Table 2, JSB Chorales test
+        assert f"<td>{published}</td>" in page, f"Chung et al.'s {published} is missing from the table"
+    verdicts = re.findall(r"<td>(supported|not shown|contradicted|untested)</td>", page)
+    assert len(verdicts) == 5, f"expected five verdicts in the table, got {verdicts}"
+    assert not re.search(r">\s*nan\b", page, flags=re.I), "a number on the page is NaN"
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_the_chapter_plays_its_audio_offline_in_chromium():
+    from test_book import browser_context, check_page, page_of
+
+    chapter_html()
+    path = page_of("book/chorales")
+    with browser_context() as context:
+        problems = check_page(context, path, True, Path("test-artifacts") / "chorales-check.png")
+        page = context.new_page()
+        requests = []
+        page.on("request", lambda request: requests.append(request.url))
+        page.goto(path.as_uri(), wait_until="load")
+        # Every <audio>: metadata decoded (a finite duration), then a muted play() that
+        # advances the clock. Muted, because headless chromium refuses sound without a
+        # user's gesture; the decoding is the same.
+        report = page.evaluate("""async () => Promise.all(
+            Array.from(document.querySelectorAll('audio')).map(async (a) => {
+                if (a.readyState < 1) {
+                    await new Promise((ok, fail) => {
+                        a.addEventListener('loadedmetadata', ok, {once: true});
+                        a.addEventListener('error', () => fail(a.error && a.error.message), {once: true});
+                        a.load();
+                    });
+                }
+                a.muted = true;
+                await a.play();
+                await new Promise(ok => setTimeout(ok, 300));
+                const played = a.currentTime;
+                a.pause();
+                return {duration: a.duration, played: played};
+            }))""")
+        page.close()
+    assert not problems, "\n".join(problems)
+    assert len(report) == 5, report
+    for element in report:
+        assert math.isfinite(element["duration"]) and 5 < element["duration"] < 60, report
+        assert element["played"] > 0, f"an audio element did not play: {report}"
+    outside = [url for url in requests if not url.startswith(("file://", "data:"))]
+    assert not outside, f"the page made network requests: {outside}"

@@ -48,7 +48,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .._checks import describe
+from .._checks import check_positive_int, describe
 from ..tasks import Batch, Task
 
 __all__ = ["LOWEST_KEY", "HIGHEST_KEY", "KEYS", "COLLECTIONS", "CorpusError",
@@ -380,39 +380,60 @@ def nll_per_step(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor
     return (per_step * mask).sum() / mask.sum()
 
 
-def next_step_batch(rolls) -> Batch:
+def next_step_batch(rolls, starts=None) -> Batch:
     """Rolls as a padded batch for predicting each step from the ones before it.
 
     Every step is predicted, the first one from a silent input: ``inputs[t]`` is
     ``roll[t - 1]`` (zeros at t = 0) and ``targets[t]`` is ``roll[t]``. Shapes are
     (T, N, 88) float32 with T the longest roll, and ``mask`` (T, N) is True on real steps.
+    With ``starts`` (one step index per roll), each roll is taken from that step on and
+    its first input is the chord before it (silence only at step 0).
     """
     rolls = [np.asarray(roll) for roll in rolls]
     if not rolls or any(roll.ndim != 2 or roll.shape[1] != KEYS or len(roll) == 0 for roll in rolls):
         raise ValueError(f"rolls must be a non-empty list of (T, {KEYS}) piano rolls, got "
                          f"{[describe(roll) for roll in rolls[:3]]}")
-    steps = max(len(roll) for roll in rolls)
+    starts = [0] * len(rolls) if starts is None else [int(s) for s in starts]
+    if len(starts) != len(rolls) or any(not 0 <= s < len(r) for s, r in zip(starts, rolls)):
+        raise ValueError(f"starts must give one step inside each roll, got {starts[:8]}")
+    steps = max(len(roll) - start for roll, start in zip(rolls, starts))
+    inputs = torch.zeros(steps, len(rolls), KEYS)
     targets = torch.zeros(steps, len(rolls), KEYS)
     mask = torch.zeros(steps, len(rolls), dtype=torch.bool)
-    for n, roll in enumerate(rolls):
-        targets[:len(roll), n] = torch.from_numpy(roll.astype(np.float32))
-        mask[:len(roll), n] = True
-    inputs = torch.cat([torch.zeros(1, len(rolls), KEYS), targets[:-1]])
+    for n, (roll, start) in enumerate(zip(rolls, starts)):
+        piece = torch.from_numpy(roll.astype(np.float32))
+        length = len(roll) - start
+        targets[:length, n] = piece[start:]
+        inputs[1:length, n] = piece[start:-1]
+        if start:
+            inputs[0, n] = piece[start - 1]
+        mask[:length, n] = True
     return Batch(inputs, targets, mask)
 
 
-def next_step_task(rolls, name: str = "chorales") -> Task:
+def next_step_task(rolls, name: str = "chorales", *, max_steps: int | None = None) -> Task:
     """A :class:`rnnlab.tasks.Task` for :func:`rnnlab.train`: each batch is
     ``batch_size`` different rolls drawn at random (:func:`next_step_batch`), the loss
     is :func:`nll_per_step` over the real steps, and a model needs 88 inputs, 88
-    outputs and a read-out at every step."""
+    outputs and a read-out at every step.
+
+    With ``max_steps``, a drawn roll longer than that is cut to a window of
+    ``max_steps`` steps at a random place (its first input is then the chord before the
+    window), which bounds the padding of a batch; shorter rolls are used whole.
+    """
     rolls = list(rolls)
     next_step_batch(rolls[:1])  # checks the rolls' shape
+    if max_steps is not None:
+        max_steps = check_positive_int("max_steps", max_steps)
 
     def sample(batch_size: int, *, seed) -> Batch:
         rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-        chosen = rng.choice(len(rolls), size=min(batch_size, len(rolls)), replace=False)
-        return next_step_batch([rolls[i] for i in chosen])
+        chosen = [rolls[i] for i in rng.choice(len(rolls), size=min(batch_size, len(rolls)), replace=False)]
+        if max_steps is None:
+            return next_step_batch(chosen)
+        starts = [int(rng.integers(len(roll) - max_steps + 1)) if len(roll) > max_steps else 0
+                  for roll in chosen]
+        return next_step_batch([roll[:start + max_steps] for roll, start in zip(chosen, starts)], starts)
 
     def loss(predictions, batch):
         return nll_per_step(predictions, batch.targets, batch.mask.to(predictions.dtype))
