@@ -356,27 +356,32 @@ def load(collection: str = "bach", folder=DATA, *, stem: str = "chorales") -> Ch
     return corpus
 
 
-def nll_per_step(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+def nll_per_step(logits, targets, mask=None):
     """Negative log-likelihood in nats per time step, summed over the keys.
 
-    Each key is an independent Bernoulli variable with probability sigmoid(logit), so
-    a step costs ``-sum_k [y_k log p_k + (1 - y_k) log(1 - p_k)]``, computed stably as
-    ``sum_k softplus(a_k) - y_k a_k``; the result is the total over every step of every
-    sequence divided by the number of steps, as in Boulanger-Lewandowski et al. (2012)
-    and Chung et al. (2014). ``logits`` and ``targets`` are (..., 88) of the same shape;
-    ``mask`` (the leading shape, 1 for real steps and 0 for padding) leaves padding out.
+    Each key is a Bernoulli variable with probability p = sigmoid(a), a its
+    logit; a step costs -sum_k [x_k log p_k + (1 - x_k) log(1 - p_k)],
+    computed stably as sum_k softplus(a_k) - x_k a_k. The result is the total
+    over every step of every sequence divided by the number of steps
+    (Boulanger-Lewandowski et al. 2012; Chung et al. 2014).
+
+    logits, targets: tensors of one shape (..., 88). mask: the shape without
+    the key axis, 1 on real steps and 0 on padding (left out); None counts
+    every step.
     """
-    if not isinstance(logits, torch.Tensor) or not isinstance(targets, torch.Tensor):
-        raise TypeError(f"logits and targets must be torch tensors, got {describe(logits)} and {describe(targets)}")
+    if not all(isinstance(t, torch.Tensor) for t in (logits, targets)):
+        raise TypeError("logits and targets must be torch tensors, got "
+                        f"{describe(logits)} and {describe(targets)}")
     if logits.shape != targets.shape:
-        raise ValueError(f"logits and targets must have the same shape, got {tuple(logits.shape)} "
-                         f"and {tuple(targets.shape)}")
+        raise ValueError("logits and targets must have the same shape, got "
+                         f"{tuple(logits.shape)} and {tuple(targets.shape)}")
     per_step = (F.softplus(logits) - targets * logits).sum(dim=-1)
     if mask is None:
         return per_step.mean()
     if mask.shape != per_step.shape:
-        raise ValueError(f"mask must have shape {tuple(per_step.shape)} (logits without the key axis), "
-                         f"got {tuple(mask.shape)}")
+        raise ValueError(f"mask must have shape {tuple(per_step.shape)} "
+                         "(logits without the key axis), got "
+                         f"{tuple(mask.shape)}")
     return (per_step * mask).sum() / mask.sum()
 
 
