@@ -122,9 +122,9 @@ def _grid_origin(parts) -> float:
 def piano_roll(parts, *, name: str = "score") -> np.ndarray:
     """The (T, 88) uint8 piano roll of the notes of ``parts`` (music21 parts, or a score).
 
-    Step t is the instant ``origin + t`` quarter notes, with the grid aligned on the
+    The steps are the instants one quarter note apart on a grid aligned with the
     downbeats; a note sounds at a step if it starts at or before that instant and ends
-    after it. T runs to the last step at which a note sounds.
+    after it. Row 0 is the first step at which a note sounds, the last row the last.
 
     Raises EmptyScoreError if no note sounds at any step and KeyOutOfRangeError (naming
     the note, the part and the offset) for a note outside MIDI 21..108.
