@@ -28,7 +28,7 @@ UNITS = {"tanh RNN": (nn.RNN, 100), "GRU": (nn.GRU, 46), "LSTM": (nn.LSTM, 36)}
 RATES = (1e-3, 3e-3, 1e-2, 2e-2)
 SEEDS = range(100, 105)
 # the chapter's other settings
-BATCH, MAX_STEPS, STEPS, EVAL_EVERY, PATIENCE, CLIP = 16, 48, 600, 25, 6, 1.0
+BATCH, MAX_STEPS, STEPS, EVAL_EVERY, PATIENCE, CLIP = 16, 48, 500, 25, 5, 1.0
 
 
 def main() -> int:
