@@ -14,6 +14,7 @@ from .modules import GRU, LSTM, RNN
 from .plotting import plot_grad_norms
 from .stacking import StackedModels
 from .training import History, SequenceModel, train
+from . import diagrams  # the book's cell diagrams, drawn as SVG: rnnlab.diagrams.gru()
 
 __all__ = ["rnn_cell", "gru_cell", "lstm_cell", "RNN", "GRU", "LSTM", "hidden_grad_norms", "plot_grad_norms",
            "stats", "tasks", "train", "History", "SequenceModel", "StackedModels"]
