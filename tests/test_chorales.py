@@ -77,6 +77,36 @@ def test_the_first_two_chords_of_bwv269_are_those_of_the_score(jsb):
     assert (np.flatnonzero(roll[1]) + 21).tolist() == [55, 59, 62, 67]
 
 
+def music21_beats(score):
+    """The MIDI notes sounding on each beat of a chorale's four voices, by music21's own
+    offset query (not the loader's arithmetic): beats are the whole quarters of each
+    measure from its barline; leading and trailing silent beats are dropped."""
+    parts = [p for p in score.parts if (p.partName or "").startswith(chorales.VOICES)]
+    flat = [p.flatten().notes.stream() for p in parts]
+    instants = sorted({float(m.offset) + k for m in parts[0].getElementsByClass("Measure")
+                       for k in range(int(m.duration.quarterLength))})
+    beats = []
+    for t in instants:
+        sounding = set()
+        for notes in flat:
+            for n in notes.getElementsByOffset(t, mustBeginInSpan=False, includeElementsThatEndAtStart=False):
+                if n.quarterLength > 0:
+                    sounding.update(pitch.midi for pitch in n.pitches)
+        beats.append(sorted(sounding))
+    while not beats[0]:
+        beats.pop(0)
+    while not beats[-1]:
+        beats.pop()
+    return beats
+
+
+@pytest.mark.parametrize("path", ["bach/bwv269.mxl", "bach/bwv253.mxl", "bach/bwv66.6.mxl", "bach/bwv371.mxl"])
+def test_a_roll_holds_on_each_beat_the_notes_music21_says_sound_there(jsb, path):
+    roll = jsb.pieces[path]
+    beats = music21_beats(music21_corpus.parse(path))
+    assert [(np.flatnonzero(row) + 21).tolist() for row in roll] == beats
+
+
 def test_splits_are_disjoint_and_account_for_every_bach_file_of_music21(jsb):
     splits = {name: set(jsb.paths(name)) for name in chorales.SPLITS}
     assert not (splits["train"] & splits["valid"] or splits["train"] & splits["test"] or splits["valid"] & splits["test"])
