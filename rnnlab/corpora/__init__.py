@@ -3,3 +3,5 @@
 Nothing here downloads: every loader reads the files of the pinned ``music21`` package
 (``music21.corpus``) and splits them deterministically by piece.
 """
+
+from . import abc
