@@ -9,15 +9,15 @@ symbol, so a tune is a short string that a character-level language model can le
     D|GAG GBd|edB dBA|...
 
 The loader takes the three collections of ABC files that music21 ships (the Essen folk
-song collection, O'Neill's *Music of Ireland* of 1850 and Ryan's *Mammoth Collection*),
-splits each file into tunes at its ``X:`` lines, and keeps of each tune only what makes
-the music: the meter ``M:``, the unit note length ``L:`` and the key ``K:`` (the last
-header line), then the body. Titles, notes, origins, sources, transcribers and the
-like (``T:``, ``N:``, ``O:``, ``S:``, ``Z:``, ...) are dropped, and so are comments and
-lyrics. music21 reads every kept tune (:class:`music21.abcFormat.ABCHandler` tokenises
-it, :class:`music21.abcFormat.ABCMetadata` interprets the meter, unit length and key);
-a tune it cannot read, or one without a key, a meter or a note, is skipped and counted
-by reason, never raised.
+song collection, O'Neill's *Music of Ireland* with its 1,850 melodies, and Ryan's
+*Mammoth Collection* of fiddle tunes), splits each file into tunes at its ``X:`` lines,
+and keeps of each tune only what makes the music: the meter ``M:``, the unit note
+length ``L:`` and the key ``K:`` (the last header line), then the body. Titles, notes,
+origins, sources, transcribers and the like (``T:``, ``N:``, ``O:``, ``S:``, ``Z:``, ...)
+are dropped, and so are comments and lyrics. music21 reads every kept tune
+(:class:`music21.abcFormat.ABCHandler` tokenises it, :class:`music21.abcFormat.ABCMetadata`
+interprets the meter, unit length and key); a tune it cannot read, or one without a key,
+a meter or a note, is skipped and counted by reason, never raised.
 
 Tunes whose text is the same once white space is removed are kept once. Each distinct
 tune goes to the training, validation or test split by a hash of that text, so the split
@@ -42,7 +42,7 @@ __all__ = ["COLLECTIONS", "UNKNOWN", "Tune", "CharVocabulary", "ABCCorpus", "Mal
            "collection_paths", "raw_tunes", "clean_tune", "load_tunes", "join_tunes"]
 
 COLLECTIONS = ("essenFolksong", "oneills1850", "ryansMammoth")
-"""music21's corpus folders of ABC folk tunes (Essen, O'Neill's 1850, Ryan's Mammoth)."""
+"""music21's corpus folders of ABC folk tunes (Essen, O'Neill's 1850 melodies, Ryan's Mammoth)."""
 
 UNKNOWN = "\N{REPLACEMENT CHARACTER}"
 """The symbol that stands for every character outside a vocabulary."""
