@@ -114,6 +114,12 @@ class CharVocabulary:
     def __repr__(self) -> str:
         return f"CharVocabulary({len(self)} symbols)"
 
+    def __eq__(self, other) -> bool:
+        return isinstance(other, CharVocabulary) and self.symbols == other.symbols
+
+    def __hash__(self) -> int:
+        return hash(self.symbols)
+
     def encode(self, text: str) -> np.ndarray:
         """Indices of the characters of ``text``, shape ``(len(text),)``, int64."""
         if not isinstance(text, str):
