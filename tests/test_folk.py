@@ -310,6 +310,34 @@ def test_unreadable_samples_and_errors_become_messages(answer, phrase):
     assert phrase in message_of(L.check_sample, answer)
 
 
+# --- packing -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("layer_class", [torch.nn.GRU, torch.nn.LSTM], ids=["GRU", "LSTM"])
+def test_a_packed_batch_of_tunes_gives_the_loss_of_the_tunes_one_by_one(corpus, layer_class):
+    # The chapter's recipe: pad, pack, unpack, mask the padded targets. Oracle: each tune alone.
+    vocabulary = corpus.vocabulary
+    torch.manual_seed(0)
+    embedding = torch.nn.Embedding(len(vocabulary), 8, dtype=torch.float64)
+    layer = layer_class(8, 12, dtype=torch.float64)
+    readout = torch.nn.Linear(12, len(vocabulary), dtype=torch.float64)
+    tunes = [torch.from_numpy(vocabulary.encode("\n" + t.text + "\n")) for t in corpus.test[:12]]
+    with torch.no_grad():
+        alone = torch.tensor([L.reference_bits_per_char(readout(layer(embedding(t[:, None]))[0]), t[:, None])
+                              for t in tunes], dtype=torch.float64)
+        lengths = torch.tensor([len(t) for t in tunes])
+        padded = torch.nn.utils.rnn.pad_sequence(tunes)
+        packed = torch.nn.utils.rnn.pack_padded_sequence(embedding(padded), lengths, enforce_sorted=False)
+        output, _ = torch.nn.utils.rnn.pad_packed_sequence(layer(packed)[0], total_length=len(padded))
+        nats = F.cross_entropy(readout(output)[:-1].transpose(1, 2), padded[1:], reduction="none")
+        real = torch.arange(1, len(padded))[:, None] < lengths[None, :]
+        batched = (nats * real).sum(0) / (lengths - 1) / math.log(2)
+        unmasked = nats.sum(0) / (lengths - 1) / math.log(2)
+    assert lengths.min() < lengths.max(), "the tunes must differ in length for the test to mean anything"
+    torch.testing.assert_close(batched, alone, rtol=1e-12, atol=1e-12)
+    assert not torch.allclose(unmasked, alone), "without the mask the padding would count"
+
+
 # --- the assignment, graded by the hardened command ------------------------------------------------
 
 
