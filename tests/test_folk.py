@@ -24,6 +24,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+import rnnlab
 from rnnlab.corpora import abc
 from rnnlab.grading import lm_checks as L
 from rnnlab.grading.mistakes import singles_then_pairs
@@ -313,7 +314,7 @@ def test_unreadable_samples_and_errors_become_messages(answer, phrase):
 # --- packing -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("layer_class", [torch.nn.GRU, torch.nn.LSTM], ids=["GRU", "LSTM"])
+@pytest.mark.parametrize("layer_class", [rnnlab.GRU, rnnlab.LSTM], ids=["GRU", "LSTM"])
 def test_a_packed_batch_of_tunes_gives_the_loss_of_the_tunes_one_by_one(corpus, layer_class):
     # The chapter's recipe: pad, pack, unpack, mask the padded targets. Oracle: each tune alone.
     vocabulary = corpus.vocabulary
@@ -408,10 +409,12 @@ def test_folk_page_shows_sheet_music_and_plays_audio_offline():
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.route("**/*", route)
             page.goto(FOLK_PAGE.as_uri(), wait_until="load")
-            sheets = page.locator("figure.folk-tune svg[aria-label^='sheet music']")
+            sheets = page.locator("figure.folk-tune img[src^='data:image/svg+xml'][alt^='Sheet music']")
             assert sheets.count() >= 4, f"{sheets.count()} engraved tunes on the page; expected one from the corpus and three samples"
             assert all(box["width"] > 200 and box["height"] > 50 for box in
                        (sheets.nth(k).bounding_box() for k in range(sheets.count())))
+            assert page.evaluate("""() => Array.from(document.querySelectorAll('figure.folk-tune img'))
+                .every(img => img.complete && img.naturalWidth > 0)""")
             players = page.locator("figure.folk-tune audio")
             assert players.count() >= 4
             durations = page.evaluate("""async () => Promise.all(
