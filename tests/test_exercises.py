@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from exercise_mistakes import submissions as built_submissions  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-ASSIGNMENTS = ("rnn_forward", "bptt", "gru_cell", "lstm_cell", "gru_vs_lstm")
+ASSIGNMENTS = ("rnn_forward", "bptt", "gru_cell", "lstm_cell", "gru_vs_lstm", "char_lm")
 ALL_CASES = C.VISIBLE + C.HIDDEN
 WEIGHTS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 

@@ -4,4 +4,5 @@ Nothing here downloads: every loader reads the files of the pinned ``music21`` p
 (``music21.corpus``) and splits them deterministically by piece.
 """
 
-from . import chorales  # noqa: E402  Bach chorales as piano rolls (issue 15)
+from . import chorales  # Bach chorales as piano rolls
+from . import abc  # folk tunes in ABC notation

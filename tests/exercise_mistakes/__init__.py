@@ -30,5 +30,6 @@ def failing(phrase, *cells):
 
 def submissions():
     """Every assignment's submissions, keyed by assignment name."""
-    from . import bptt, gru_cell, gru_vs_lstm, lstm_cell, rnn_forward
-    return {module.ASSIGNMENT: module.SUBMISSIONS for module in (rnn_forward, bptt, gru_cell, lstm_cell, gru_vs_lstm)}
+    from . import bptt, char_lm, gru_cell, gru_vs_lstm, lstm_cell, rnn_forward
+    return {module.ASSIGNMENT: module.SUBMISSIONS
+            for module in (rnn_forward, bptt, gru_cell, lstm_cell, gru_vs_lstm, char_lm)}

@@ -1,0 +1,432 @@
+"""The checks of assignment char_lm: bits per character, and sampling with a temperature.
+
+``check_bits_per_char`` compares a student's ``bits_per_char(logits, targets)`` with
+``torch.nn.functional.cross_entropy`` divided by ln 2 on seeded cases, and names the usual
+mistakes (natural log, targets not shifted, a sum for a mean, ...) by recomputing them on
+the same inputs, as the other checks do (:mod:`rnnlab.grading.mistakes`).
+
+``check_sample`` cannot compare samples with fixed expected values: any correct sampler
+that draws with the generator it is given must pass, whichever way it draws. It runs the
+student's ``sample(model, prefix, temperature, generator, steps)`` on a small model whose
+next-character probabilities are known exactly (:class:`KeyedTableLM`) and checks three
+things: the same generator state gives the same samples and another gives others (the
+seed is used); the samples follow ``softmax(logits / temperature)`` along the sequence
+they form (their mean surprisal is within 5 standard errors of its expected value); and
+no usual mistake explains them better. When the samples fit a mistake (temperature
+applied after the softmax, prefix not fed, state not carried, samples not fed back) and
+not the right distribution, that mistake is named. Each case draws thousands of
+characters, so a correct sampler fails by chance with a probability far below 1e-6, and
+its inputs are seeded, so a given answer always gets the same verdict.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .checks import Wrong, as_array, close
+from .mistakes import Mistake, singles_then_pairs
+from .running import run_answer
+
+LN2 = math.log(2.0)
+Z_LIMIT = 5.0   # standard errors of the mean surprisal that a correct sampler stays within
+
+
+# --- bits per character ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TextCase:
+    """Seeded logits (T, B, V) and the text (T, B) a model read while producing them.
+
+    ``scale`` is the spread of the logits: at 40, ``exp`` of a logit overflows float32,
+    so a softmax written as ``exp(l) / exp(l).sum()`` gives NaN where ``log_softmax`` is fine.
+    """
+
+    seed: int
+    steps: int
+    batch: int
+    vocabulary: int
+    scale: float = 2.0
+    dtype: str = "float32"
+
+    def describe(self) -> str:
+        extra = f", logits × {self.scale:g}" if self.scale > 10 else ""
+        return f"T = {self.steps}, B = {self.batch}, V = {self.vocabulary}, {self.dtype}{extra} (seed {self.seed})"
+
+    def draw(self):
+        """(logits, targets): float64 logits rounded to the case's dtype, int64 targets."""
+        rng = np.random.default_rng(self.seed)
+        logits = rng.normal(0.0, self.scale, (self.steps, self.batch, self.vocabulary))
+        targets = rng.integers(0, self.vocabulary, (self.steps, self.batch))
+        return logits.astype(self.dtype).astype(np.float64), targets.astype(np.int64)
+
+
+BITS_VISIBLE = (
+    TextCase(seed=31, steps=6, batch=3, vocabulary=5),
+    TextCase(seed=32, steps=9, batch=2, vocabulary=7, dtype="float64"),
+)
+BITS_HIDDEN = (
+    TextCase(seed=41, steps=2, batch=1, vocabulary=4),                 # one prediction only
+    TextCase(seed=42, steps=12, batch=5, vocabulary=11, scale=40.0),   # exp overflows float32
+    TextCase(seed=43, steps=7, batch=4, vocabulary=3, dtype="float64"),
+)
+
+
+def reference_bits_per_char(logits, targets) -> float:
+    """Bits per character by ``torch.nn.functional.cross_entropy`` (nats) / ln 2, in float64.
+
+    ``logits[t]`` predicts ``targets[t + 1]``: the last step predicts past the end of the
+    text and is not scored. The oracle of :func:`check_bits_per_char`.
+    """
+    logits = torch.as_tensor(np.asarray(logits, dtype=np.float64))
+    targets = torch.as_tensor(np.asarray(targets, dtype=np.int64))
+    nats = torch.nn.functional.cross_entropy(logits[:-1].reshape(-1, logits.shape[-1]), targets[1:].reshape(-1))
+    return float(nats) / LN2
+
+
+def _log_softmax(values, axis):
+    shifted = values - values.max(axis=axis, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+
+
+def mistaken_bits_per_char(logits, targets, *, natural_log=False, shift=1, total=False, count_all=False,
+                           axis=-1, raw_logits=False) -> float:
+    """Bits per character in numpy float64, and the usual mistakes (one keyword flag each).
+
+    With no flag it is the correct value; ``shift`` 0 scores ``logits[t]`` against
+    ``targets[t]``, -1 against ``targets[t - 1]``; ``axis`` is the axis of the softmax;
+    ``raw_logits`` takes the logits as log-probabilities.
+    """
+    log_p = logits if raw_logits else _log_softmax(logits, axis)
+    scored, wanted = {1: (log_p[:-1], targets[1:]), 0: (log_p, targets), -1: (log_p[1:], targets[:-1])}[shift]
+    nats = -np.take_along_axis(scored, wanted[..., None], axis=-1).sum()
+    value = nats if total else nats / (targets.size if count_all else wanted.size)
+    return float(value if natural_log else value / LN2)
+
+
+BITS_MISTAKES = [
+    Mistake("natural_log", "the value is in nats: bits per character take the logarithm in base 2. Divide the "
+            "natural-log loss by ln 2 (math.log(2)), or use torch.log2.", flags=dict(natural_log=True)),
+    Mistake("targets_not_shifted", "the targets are not shifted by one: logits[t] was scored against targets[t], the "
+            "character the model had just read. logits[t] predicts the next character: compare logits[:-1] "
+            "with targets[1:].", flags=dict(shift=0)),
+    Mistake("shifted_backwards", "the targets are shifted the wrong way: logits[t] predicts targets[t + 1], so compare "
+            "logits[:-1] with targets[1:], not logits[1:] with targets[:-1].", flags=dict(shift=-1)),
+    Mistake("total", "you returned the total number of bits: bits per character is their mean over the "
+            "(T − 1)·B predicted characters.", flags=dict(total=True)),
+    Mistake("count_all", "you divided by T·B, but only (T − 1)·B characters are predicted (the last step predicts "
+            "past the end of the text): divide by (T − 1)·B.", flags=dict(count_all=True)),
+    Mistake("raw_logits", "the logits were used as log-probabilities: normalise them first, "
+            "torch.log_softmax(logits, dim=-1) (the logits minus their logsumexp).", flags=dict(raw_logits=True)),
+    Mistake("softmax_over_time", "the softmax ran over dim=0, the time axis: the probabilities of the next character "
+            "sum to one over the vocabulary, the last axis (dim=-1).", flags=dict(axis=0)),
+    Mistake("softmax_over_batch", "the softmax ran over dim=1, the batch axis: the probabilities of the next "
+            "character sum to one over the vocabulary, the last axis (dim=-1).", flags=dict(axis=1)),
+]
+
+
+def _as_number(value, name):
+    """A returned value as one float; ``Wrong`` for anything that is not one number."""
+    array = as_array(value, f"the value {name} returned")
+    if array.size != 1:
+        raise Wrong(f"{name} returned an array of shape {array.shape}; expected one number, the mean over every "
+                    "predicted character (reduce with .mean(), not per step or per sequence)")
+    return float(array.reshape(()))
+
+
+def check_bits_per_char(bits_per_char, hidden=False):
+    """``bits_per_char(logits, targets)`` against ``cross_entropy(logits[:-1], targets[1:]) / ln 2``."""
+    __tracebackhide__ = True  # IPython leaves this frame out of the student's traceback
+    if not callable(bits_per_char):
+        raise AssertionError(f"bits_per_char must be a function; it is {type(bits_per_char).__name__}")
+    chosen = BITS_VISIBLE + (BITS_HIDDEN if hidden else ())
+    for case in chosen:
+        logits, targets = case.draw()
+        args = (torch.from_numpy(logits.astype(case.dtype)), torch.from_numpy(targets))
+        result = run_answer(bits_per_char, "bits_per_char", ("logits", "targets"), args, case.describe())
+        try:
+            got = _as_number(result, "bits_per_char")
+        except Wrong as exc:
+            raise AssertionError(f"{exc} (inputs {case.describe()})") from None
+        expected = reference_bits_per_char(logits, targets)
+        if not math.isfinite(got):
+            raise AssertionError(
+                f"bits_per_char returned {got} on the inputs {case.describe()}: the probabilities overflowed. "
+                "exp of a large logit is inf in float32; torch.log_softmax (or cross_entropy) subtracts the "
+                "largest logit first and stays finite.")
+        if close(np.array(got), np.array(expected)):
+            continue
+        message = (f"bits_per_char returned {got:.6g} on the inputs {case.describe()}; expected {expected:.6g} "
+                   "(torch.nn.functional.cross_entropy(logits[:-1], targets[1:]) / ln 2, flattened over time "
+                   "and batch).")
+        for mistake in singles_then_pairs(BITS_MISTAKES):
+            value = mistaken_bits_per_char(logits, targets, **mistake.flags)
+            if close(np.array(got), np.array(value)) and not close(np.array(value), np.array(expected)):
+                raise AssertionError(f"{message}\nYour value is exactly what this mistake gives: {mistake.message}")
+        ratio = got / expected if expected else float("nan")
+        raise AssertionError(f"{message}\nYour value is {ratio:.4g} × the expected one; it matches none of the usual "
+                             "mistakes the tests know: compare your code with the formula above, one step at a time.")
+    print(f"OK: bits_per_char agrees with torch.nn.functional.cross_entropy / ln 2 on {len(chosen)} cases"
+          f"{', the hidden ones included' if hidden else ''}.")
+
+
+# --- sampling --------------------------------------------------------------------------------
+
+
+class KeyedTableLM(torch.nn.Module):
+    """A character model for the tests whose next-character probabilities are known exactly.
+
+    Like a tune whose key signature holds to the end, its state is the first character it
+    ever read (the "key", kept for good); its logits after reading ``x_t`` are
+    ``table[key, x_t]``, a (V,) row of a fixed (V, V, V) table. It is called as the
+    models of the chapter are: ``logits, state = model(x, state)`` with ``x`` of shape
+    (T, B), int64, and ``state`` None at the start; ``logits`` is (T, B, V), float32.
+    """
+
+    def __init__(self, table):
+        super().__init__()
+        table = torch.as_tensor(table, dtype=torch.float32)
+        if table.dim() != 3 or len({*table.shape}) != 1:
+            raise ValueError(f"table must have shape (V, V, V), got {tuple(table.shape)}")
+        self.register_buffer("table", table)
+
+    @property
+    def vocabulary_size(self) -> int:
+        return self.table.shape[0]
+
+    def forward(self, x, state=None):
+        size = self.vocabulary_size
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"the model reads x as a torch tensor of character indices, got {type(x).__name__}")
+        if x.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8):
+            raise TypeError(f"the model reads x as integer character indices (int64), got {x.dtype}")
+        if x.dim() != 2 or x.shape[0] < 1:
+            raise ValueError(f"the model reads x of shape (T, B), time first (T ≥ 1); got shape {tuple(x.shape)}. "
+                             "One character per sequence is x of shape (1, B): next_character.view(1, -1).")
+        if int(x.min()) < 0 or int(x.max()) >= size:
+            raise ValueError(f"character indices must lie in [0, {size}); got values from {int(x.min())} to {int(x.max())}")
+        x = x.long()
+        if state is None:
+            key = x[0]
+        elif isinstance(state, torch.Tensor) and state.shape == (x.shape[1],):
+            key = state.long()
+        else:
+            shape = tuple(state.shape) if isinstance(state, torch.Tensor) else type(state).__name__
+            raise ValueError(f"state must be None or the state this model returned, shape ({x.shape[1]},); got {shape}")
+        logits = self.table[key.unsqueeze(0).expand_as(x), x]
+        return logits, key.clone()
+
+
+@dataclass(frozen=True)
+class SampleCase:
+    """A model, a prefix (P, B), a temperature, a generator seed and a number of steps."""
+
+    seed: int
+    prefix_length: int
+    batch: int
+    vocabulary: int
+    temperature: float
+    steps: int
+    scale: float = 2.0
+
+    def describe(self) -> str:
+        return (f"prefix of shape ({self.prefix_length}, {self.batch}), V = {self.vocabulary}, "
+                f"temperature {self.temperature:g}, steps = {self.steps} (seed {self.seed})")
+
+    def draw(self):
+        """(model, prefix): the table is float32, the prefix's first and last characters differ."""
+        rng = np.random.default_rng(self.seed)
+        size = self.vocabulary
+        table = rng.normal(0.0, self.scale, (size, size, size)).astype(np.float32)
+        prefix = rng.integers(0, size, (self.prefix_length, self.batch))
+        if self.prefix_length > 1:  # so that feeding only the last character changes the key
+            prefix[-1] = (prefix[0] + 1 + rng.integers(0, size - 1, self.batch)) % size
+        return KeyedTableLM(table), torch.from_numpy(prefix.astype(np.int64))
+
+
+SAMPLE_VISIBLE = (
+    SampleCase(seed=51, prefix_length=4, batch=50, vocabulary=6, temperature=0.5, steps=40),
+    SampleCase(seed=52, prefix_length=3, batch=40, vocabulary=5, temperature=2.0, steps=50),
+)
+SAMPLE_HIDDEN = (
+    SampleCase(seed=61, prefix_length=1, batch=30, vocabulary=4, temperature=1.0, steps=60),
+    SampleCase(seed=62, prefix_length=6, batch=64, vocabulary=8, temperature=0.7, steps=30),
+    SampleCase(seed=63, prefix_length=2, batch=40, vocabulary=5, temperature=0.05, steps=30, scale=5.0),
+)
+
+
+def reference_sample(model, prefix, temperature, generator, steps):
+    """Feed ``prefix`` (P, B), then draw ``steps`` characters from softmax(logits / temperature).
+
+    Returns the drawn characters, (steps, B) int64; ``torch.multinomial`` draws with
+    ``generator``. The check compares a student's samples with this one's distribution,
+    not with its exact values.
+    """
+    with torch.no_grad():
+        logits, state = model(prefix, None)
+        drawn = []
+        for _ in range(steps):
+            probabilities = torch.softmax(logits[-1] / temperature, dim=-1)
+            nxt = torch.multinomial(probabilities, 1, generator=generator).view(1, -1)
+            drawn.append(nxt)
+            logits, state = model(nxt, state)
+    return torch.cat(drawn)
+
+
+def _table_log_p(table, keys, inputs, temperature):
+    """log softmax(table[keys, inputs] / temperature) in float64: (steps, B, V)."""
+    return _log_softmax(table[keys, inputs].astype(np.float64) / temperature, -1)
+
+
+def _hypotheses(table, prefix, drawn, temperature):
+    """The log-probabilities (steps, B, V) of each next character under the right sampler and
+    under each usual mistake, along the sequence the student drew."""
+    first, last = prefix[0], prefix[-1]
+    inputs = np.concatenate([last[None], drawn[:-1]])              # what the model reads before each draw
+    keys = np.broadcast_to(first, inputs.shape)
+    steps = len(drawn)
+    right = _table_log_p(table, keys, inputs, temperature)
+    stateless = _table_log_p(table, inputs, inputs, temperature)
+    stateless[0] = right[0]                                        # the prefix was fed once, then the state dropped
+    return right, {
+        "temperature_after_softmax": _table_log_p(table, keys, inputs, 1.0),
+        "temperature_multiplied": _table_log_p(table, keys, inputs, 1.0 / temperature),
+        "prefix_not_fed": _table_log_p(table, np.broadcast_to(last, inputs.shape), inputs, temperature),
+        "state_not_carried": stateless,
+        "samples_not_fed_back": _table_log_p(table, keys, np.broadcast_to(last, (steps,) + last.shape), temperature),
+    }
+
+
+SAMPLE_MISTAKES = {
+    "temperature_after_softmax": "the temperature was applied after the softmax: dividing probabilities by the "
+    "temperature changes nothing once torch.multinomial normalises them. Divide the logits: "
+    "torch.softmax(logits / temperature, dim=-1).",
+    "temperature_multiplied": "the logits were multiplied by the temperature: divide them, "
+    "softmax(logits / temperature), so that a temperature below 1 makes the samples less varied.",
+    "prefix_not_fed": "the prefix was not fed to the model before sampling (only its last character was): run the "
+    "model over the whole prefix first, logits, state = model(prefix, None), and draw the first character "
+    "from logits[-1].",
+    "state_not_carried": "the state was not carried from one step to the next: pass the state the model returned "
+    "into the next call, logits, state = model(next_character, state).",
+    "samples_not_fed_back": "the characters you drew were not fed back: each one is the model's next input, "
+    "logits, state = model(next_character.view(1, -1), state).",
+    "greedy": "you took the most likely character (argmax): sampling draws one at random from "
+    "softmax(logits / temperature), e.g. torch.multinomial(probabilities, 1, generator=generator).",
+    "seed_ignored": "the generator's seed is ignored: two calls with generators in the same state gave different "
+    "samples. Draw with the generator you are given, torch.multinomial(probabilities, 1, generator=generator), "
+    "not from torch's global random state.",
+    "generator_unused": "your samples do not change when the generator does: draw with the generator you are given "
+    "(torch.multinomial(probabilities, 1, generator=generator)), and do not seed anything inside the function.",
+}
+
+
+def _surprisal_z(log_p, drawn):
+    """How many standard errors the mean surprisal of ``drawn`` lies from its expected value under ``log_p``."""
+    picked = -np.take_along_axis(log_p, drawn[..., None], axis=-1)[..., 0]
+    p = np.exp(log_p)
+    entropy = -(p * np.where(p > 0, log_p, 0.0)).sum(-1)
+    second = (p * np.where(p > 0, log_p, 0.0) ** 2).sum(-1)
+    variance = np.maximum(second - entropy ** 2, 0.0).sum()
+    excess = float((picked - entropy).sum())
+    if variance < 1e-12:  # (almost) deterministic: any draw off the sure path is impossible
+        return 0.0 if excess < 1e-6 else math.inf
+    return excess / math.sqrt(variance)
+
+
+def _greedy(model, prefix, steps):
+    with torch.no_grad():
+        logits, state = model(prefix, None)
+        drawn = []
+        for _ in range(steps):
+            nxt = logits[-1].argmax(-1).view(1, -1)
+            drawn.append(nxt)
+            logits, state = model(nxt, state)
+    return torch.cat(drawn).numpy()
+
+
+def _read_samples(value, case):
+    array = as_array(value, "the value sample returned")
+    expected = (case.steps, case.batch)
+    if array.shape != expected:
+        hint = ""
+        if array.shape == (case.prefix_length + case.steps, case.batch):
+            hint = " It holds the prefix too: return only the characters drawn after it."
+        elif array.shape == expected[::-1]:
+            hint = " It looks transposed: time first, (steps, B)."
+        elif array.shape == (case.steps, 1, case.batch) or array.shape == (case.steps, case.batch, 1):
+            hint = " Remove the extra axis of size 1 (torch.cat of (1, B) pieces, or .view(steps, B))."
+        raise Wrong(f"sample returned an array of shape {array.shape}; expected {expected}, one character per step "
+                    f"and sequence.{hint}")
+    if not np.all(np.isfinite(array)) or not np.all(array == np.round(array)):
+        raise Wrong("sample returned values that are not whole numbers: return character indices (int64)")
+    if array.min() < 0 or array.max() >= case.vocabulary:
+        raise Wrong(f"sample returned indices from {int(array.min())} to {int(array.max())}; the vocabulary has "
+                    f"{case.vocabulary} characters, indices 0 to {case.vocabulary - 1}")
+    return array.astype(np.int64)
+
+
+def _call_sample(answer, case, model, prefix, seed):
+    generator = torch.Generator().manual_seed(seed)
+    args = (model, prefix, case.temperature, generator, case.steps)
+    result = run_answer(answer, "sample", ("model", "prefix", "temperature", "generator", "steps"), args,
+                        case.describe())
+    try:
+        return _read_samples(result, case)
+    except Wrong as exc:
+        raise AssertionError(f"{exc} (inputs {case.describe()})") from None
+
+
+def _sample_verdict(case, model, prefix, drawn):
+    """None when ``drawn`` follows softmax(logits / temperature), otherwise the message saying why not."""
+    table, prefix_array = model.table.numpy(), prefix.numpy()
+    right, mistaken = _hypotheses(table, prefix_array, drawn, case.temperature)
+    picked = lambda log_p: float(np.take_along_axis(log_p, drawn[..., None], axis=-1).sum())  # noqa: E731
+    z = _surprisal_z(right, drawn)
+    best = picked(right)
+    # Mistakes that coincide with the right sampler on this case (temperature 1, a prefix of
+    # one character) are no alternative: leave them out.
+    rivals = {name: log_p for name, log_p in mistaken.items() if not np.allclose(log_p, right, atol=1e-9)}
+    if abs(z) <= Z_LIMIT and all(best >= picked(log_p) for log_p in rivals.values()):
+        return None
+    bits = -best / drawn.size / LN2
+    expected = float(-(np.exp(right) * right).sum(-1).mean()) / LN2
+    message = (f"sample's characters do not follow softmax(logits / temperature) on the inputs {case.describe()}: "
+               f"their mean surprisal under it is {bits:.3f} bits per character, where a correct sampler gives "
+               f"{expected:.3f} on average ({z:+.1f} standard errors away).")
+    fitting = [(picked(log_p), name) for name, log_p in rivals.items() if abs(_surprisal_z(log_p, drawn)) <= Z_LIMIT]
+    if fitting:
+        return f"{message}\nYour samples follow what this mistake gives: {SAMPLE_MISTAKES[max(fitting)[1]]}"
+    return (f"{message}\nThey match none of the usual mistakes the tests know: feed the prefix, then at each step "
+            "divide the last logits by the temperature, softmax, draw one character with the generator, and feed "
+            "it back with the state.")
+
+
+def check_sample(sample, hidden=False):
+    """``sample(model, prefix, temperature, generator, steps)``: seeded, and distributed as softmax(logits / T)."""
+    __tracebackhide__ = True  # IPython leaves this frame out of the student's traceback
+    if not callable(sample):
+        raise AssertionError(f"sample must be a function; it is {type(sample).__name__}")
+    chosen = SAMPLE_VISIBLE + (SAMPLE_HIDDEN if hidden else ())
+    for case in chosen:
+        model, prefix = case.draw()
+        first = _call_sample(sample, case, model, prefix, case.seed)
+        again = _call_sample(sample, case, model, prefix, case.seed)
+        if not np.array_equal(first, again):
+            raise AssertionError(f"sample gave different characters on the inputs {case.describe()} for two "
+                                 f"generators seeded alike.\n{SAMPLE_MISTAKES['seed_ignored']}")
+        if np.array_equal(first, _greedy(model, prefix, case.steps)) and case.temperature >= 0.5:
+            raise AssertionError(f"sample returned the most likely characters on the inputs {case.describe()}.\n"
+                                 f"{SAMPLE_MISTAKES['greedy']}")
+        other = _call_sample(sample, case, model, prefix, case.seed + 1000)
+        if np.array_equal(first, other) and case.temperature >= 0.5:
+            raise AssertionError(f"sample gave the same {first.size} characters on the inputs {case.describe()} "
+                                 f"for generators seeded differently.\n{SAMPLE_MISTAKES['generator_unused']}")
+        message = _sample_verdict(case, model, prefix, first)
+        if message:
+            raise AssertionError(message)
+    print(f"OK: sample draws from softmax(logits / temperature) with its generator on {len(chosen)} cases"
+          f"{', the hidden ones included' if hidden else ''}.")
