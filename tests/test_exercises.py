@@ -31,6 +31,7 @@ import torch
 
 import rnnlab
 from rnnlab.grading import cases as C
+from rnnlab.grading import hidden as H
 from rnnlab.grading import checks, forget_bias, mistakes as M, oracles, training_checks
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -38,7 +39,7 @@ from exercise_mistakes import submissions as built_submissions  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 ASSIGNMENTS = ("rnn_forward", "bptt", "gru_cell", "lstm_cell", "gru_vs_lstm")
-ALL_CASES = C.VISIBLE + C.HIDDEN
+ALL_CASES = C.VISIBLE + H.CASES
 WEIGHTS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 
 
@@ -304,6 +305,76 @@ def test_correct_answers_pass_in_any_style_and_checks_return_none(check, answer,
 ], ids=("not_implemented", "none", "wrong_shape", "untransposed", "in_place", "string", "not_finite"))
 def test_errors_and_unreadable_answers_become_messages(answer, phrase):
     assert phrase in message_of(checks.check_gru_cell, answer, hidden=False)
+
+
+def loop_over(cell_fn):
+    """A correct sequence function built on ``cell_fn`` (any state: one array or a pair)."""
+    def forward(xs, state, *w):
+        states = []
+        for x in xs:
+            state = cell_fn(x, state, *w)
+            states.append(state)
+        if isinstance(state, tuple):
+            return tuple(torch.stack([s[k] for s in states]) if isinstance(state[0], torch.Tensor)
+                         else np.stack([s[k] for s in states]) for k in range(len(state)))
+        return torch.stack(states) if isinstance(state, torch.Tensor) else np.stack(states)
+    return forward
+
+
+@pytest.mark.parametrize("name", SEQUENCE_SPECS)
+def test_a_right_loop_over_a_wrong_cell_is_told_apart_from_a_wrong_loop(name):
+    spec, cell_spec = SEQUENCE_SPECS[name], SEQUENCE_SPECS[name].cell
+    check = getattr(checks, f"check_{name}")
+    mistake = CELL_MISTAKES[cell_spec.name][0]
+    wrong_cell = student_from_variant(cell_spec, mistake)
+    wrong_cell_as_given = lambda *args: _as_kind(wrong_cell(*args), args[0])  # noqa: E731
+    message = message_of(lambda f, hidden: check(f, hidden=hidden, cell=wrong_cell_as_given),
+                         loop_over(wrong_cell_as_given))
+    assert f"The loop itself is right: {name} returns exactly what your {cell_spec.name} gives" in message
+    assert f"{cell_spec.name}, which its own test above already counts" in message
+    assert message.splitlines()[-1] == "The mistake: " + mistake.message
+    # A loop mistake over a right cell is named as the loop's, never blamed on the cell.
+    loop_mistake = M.LOOP_MISTAKES[0]
+    right_cell = student_from_variant(cell_spec, M.Mistake("none", ""))
+    message = message_of(lambda f, hidden: check(f, hidden=hidden, cell=right_cell),
+                         student_from_variant(spec, loop_mistake))
+    assert "The loop itself is right" not in message and loop_mistake.message in message
+
+
+def _as_kind(value, like):
+    """``value`` (numpy, or a pair of them) as tensors when ``like`` is a tensor."""
+    if isinstance(value, tuple):
+        return tuple(_as_kind(v, like) for v in value)
+    return torch.from_numpy(np.asarray(value)) if isinstance(like, torch.Tensor) else value
+
+
+def test_failed_checks_show_their_message_as_the_whole_red_box():
+    """IPython renders ``_render_traceback_`` instead of frames: the first line says what is wrong."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    shell.user_ns["wrong"] = lambda x, h, *w: h * 0.0
+    shown = []
+    shell._showtraceback = lambda etype, value, stb: shown.append((etype, stb))
+    shell.run_cell("from rnnlab.grading.checks import check_rnn_cell\ncheck_rnn_cell(wrong)")
+    (etype, stb), = shown
+    assert issubclass(etype, AssertionError)
+    lines = "\n".join(stb).splitlines()
+    assert re.sub(r"\x1b\[[0-9;]*m", "", lines[0]).startswith("rnn_cell is wrong on the inputs B = 3")
+    assert not any("checks.py" in line or "Traceback" in line for line in lines), lines
+
+
+def test_hidden_tests_refuse_to_run_without_their_inputs(tmp_path):
+    """The hand-out leaves rnnlab/grading/hidden.py out: a hidden test there says so instead of running."""
+    shutil.copytree(ROOT / "rnnlab", tmp_path / "rnnlab", ignore=shutil.ignore_patterns("hidden.py", "__pycache__"))
+    code = ("from rnnlab.grading.checks import check_rnn_cell\n"
+            "import numpy as np\n"
+            "f = lambda x, h, wi, wh, bi, bh: np.tanh(x @ wi.T + bi + h @ wh.T + bh)\n"
+            "check_rnn_cell(f)\n"
+            "try:\n    check_rnn_cell(f, hidden=True)\nexcept AssertionError as e:\n    print('REFUSED', e)\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("OK: rnn_cell agrees") and "REFUSED The hidden tests run when your work is graded" in done.stdout
 
 
 def test_sequence_and_gradient_shape_mistakes_get_hints():
