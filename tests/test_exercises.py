@@ -709,3 +709,122 @@ def test_plain_generate_feedback_hides_the_hidden_tests(graded_course, assignmen
     graded = (course / "autograded" / "solution" / assignment / f"{assignment}.ipynb").read_text(encoding="utf-8")
     assert "hidden=True" in graded, "the autograded notebook should hold the hidden tests"
     assert "hidden=True" not in feedback_text(course, assignment, "solution")
+
+
+# --- the hardened command on built submissions: reports that say why, decisions that hold ------
+
+
+def grading_command(course, *args):
+    """Run ``python -m rnnlab.grading <args>`` in ``course``; return the finished process."""
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    return subprocess.run([sys.executable, "-m", "rnnlab.grading", *args], cwd=course, env=env,
+                          capture_output=True, text=True, timeout=1500)
+
+
+@pytest.fixture(scope="module")
+def lstm_class(tmp_path_factory):
+    """lstm_cell's built submissions (and the solution and a blank) graded by the hardened command."""
+    assignment = "lstm_cell"
+    course = tmp_path_factory.mktemp("lstm-class")
+    shutil.copy(ROOT / "nbgrader_config.py", course)
+    for folder in ("solutions", "exercises"):
+        shutil.copytree(ROOT / folder / assignment, course / folder / assignment)
+    release = nbformat.read(course / "exercises" / assignment / f"{assignment}.ipynb", as_version=4)
+    source = nbformat.read(course / "solutions" / assignment / f"{assignment}.ipynb", as_version=4)
+    listed = all_submissions()[assignment]
+    for submission in listed:
+        folder = course / "submitted" / submission.student / assignment
+        folder.mkdir(parents=True)
+        nbformat.write(answered(release, source, submission), folder / f"{assignment}.ipynb")
+    done = grading_command(course, "autograde", assignment)
+    assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+    return course, listed, done
+
+
+def report_rows(course, suffix):
+    with open(course / "autograded" / f"grading-report-lstm_cell{suffix}", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.mark.slow
+def test_class_summary_counts_each_named_mistake_once_per_student(lstm_class):
+    course, listed, done = lstm_class
+    from exercise_mistakes import lstm_cell as built
+
+    summary = {row["mistake"]: row["student_ids"].split() for row in report_rows(course, "-mistakes.csv")}
+    for submission in listed:
+        phrases = {p for p in submission.fails.values() if p}
+        for phrase in phrases:
+            (mistake,) = [m for m in summary if phrase in m]
+            assert submission.student in summary[mistake], (submission.student, summary)
+    # Every student the summary names has exactly the mistakes built into their submission.
+    named = {s for who in summary.values() for s in who}
+    assert named == {s.student for s in built.SUBMISSIONS if any(s.fails.values())}
+    assert "Mistakes named by the checks" in done.stdout and "you read them as i, f, o, g" in done.stdout
+
+
+@pytest.mark.slow
+def test_report_gives_each_cell_its_score_reason_and_mistake(lstm_class):
+    course, listed, _ = lstm_class
+    cells = {(r["student"], r["cell"]): r for r in report_rows(course, "-cells.csv")}
+    order = cells[("gate_order_ifog", "test_lstm_cell")]
+    assert order["score"] == "0" and order["by"] == "autograder"
+    assert order["reason"].startswith("lstm_cell is wrong on the inputs B = 3")
+    assert "you read them as i, f, o, g" in order["mistakes"]
+    loop = cells[("gate_order_ifog", "test_lstm_forward")]
+    assert loop["from_earlier_function"] == "yes" and "you read them as i, f, o, g" in loop["mistakes"]
+    assert cells[("solution", "test_lstm_forward")]["score"] == "2"
+    rows = {r["student"]: r for r in report_rows(course, ".csv")}
+    assert rows["gate_order_ifog"]["test_lstm_cell"] == "0" and rows["solution"]["test_lstm_cell"] == "3"
+    assert "you read them as i, f, o, g" in rows["gate_order_ifog"]["mistakes"]
+
+
+@pytest.mark.slow
+def test_a_rerun_keeps_the_instructors_score_unless_forced(lstm_class):
+    from nbgrader.api import Gradebook
+
+    course, _, _ = lstm_class
+    student, cell = "sigmoid_on_cell", "test_lstm_cell"
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:  # what the formgrader's score box does
+        grade = gb.find_grade(cell, "lstm_cell", "lstm_cell", student)
+        grade.manual_score = 2.0
+        grade.needs_manual_grade = False
+        gb.db.commit()
+    again = grading_command(course, "autograde", "lstm_cell", "--student", student)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert f"instructor's score kept: {cell}" in again.stdout
+    assert scores(course, "lstm_cell", student)[cell] == (2.0, 3.0)
+    row = {(r["student"], r["cell"]): r for r in report_rows(course, "-cells.csv")}[(student, cell)]
+    assert (row["score"], row["by"]) == ("2", "instructor")
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        assert not gb.find_grade(cell, "lstm_cell", "lstm_cell", student).needs_manual_grade
+
+    forced = grading_command(course, "autograde", "lstm_cell", "--student", student, "--force")
+    assert forced.returncode == 0, forced.stderr[-3000:]
+    assert scores(course, "lstm_cell", student)[cell] == (0.0, 3.0)
+    assert "instructor's score kept" not in forced.stdout
+
+
+@pytest.mark.slow
+def test_feedback_command_lists_students_warns_about_waiting_ones_and_zips_by_id(lstm_class):
+    from nbgrader.api import Gradebook
+
+    course, listed, _ = lstm_class
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        gb.find_submission_notebook("lstm_cell", "lstm_cell", "blank").flagged = True
+        gb.db.commit()
+    done = grading_command(course, "feedback", "lstm_cell", "--zip")
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = done.stdout.splitlines()
+    for submission in listed:
+        (line,) = [l for l in lines if l.startswith(submission.student + " ")]
+        assert f"feedback/{submission.student}/lstm_cell/lstm_cell.html" in line
+    assert any(l.startswith("WARNING: ") and "wait for an instructor" in l for l in lines)
+    assert "  blank: lstm_cell flagged for review" in lines
+    assert "[GenerateFeedbackApp | WARNING]" not in done.stderr, done.stderr
+    import zipfile
+    with zipfile.ZipFile(course / "feedback" / "lstm_cell-feedback.zip") as archive:
+        assert sorted(archive.namelist()) == sorted(f"{s.student}.html" for s in listed)
+        page = archive.read("gate_order_ifog.html").decode()
+    assert "you read them as i, f, o, g" in page and "white-space: pre-wrap" in page
+    assert "hidden=True" not in page and "For the instructor" not in page

@@ -27,7 +27,7 @@ import torch
 from . import mistakes as M
 from . import oracles
 from .cases import cases
-from .running import CheckFailed, call_quietly, explain_exception, hidden_inputs, named, run_answer
+from .running import FROM_EARLIER, CheckFailed, call_quietly, explain_exception, hidden_inputs, named, run_answer
 
 RTOL = 1e-4   # loose enough for float32 arithmetic, far tighter than any mistake
 ATOL = 1e-5   # times max(1, largest expected magnitude)
@@ -253,7 +253,7 @@ def _cell_lines(spec, cell, case, arrays, args, got, graded):
         return None
     cell_expected = inner.outputs(inner.reference(arrays))
     mistake = _matching_mistake(inner, arrays, cell_got, cell_expected, list(cell_expected))
-    return [f"The loop itself is right: {spec.name} returns exactly what your {inner.name} gives, step by step.",
+    return [f"{FROM_EARLIER}{spec.name} returns exactly what your {inner.name} gives, step by step.",
             f"The error comes from {inner.name}, which its own test above already counts."
             + ("" if mistake else f" That test says what is wrong with {inner.name}."),
             *([named(mistake.message)] if mistake else [])]

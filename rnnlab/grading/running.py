@@ -20,7 +20,9 @@ import warnings
 import numpy as np
 import torch
 
-NAMED_MISTAKE = "The mistake: "   # starts the line that names a usual mistake (the report counts them)
+# Lines of a message that the instructor's report reads (rnnlab.grading.report).
+NAMED_MISTAKE = "The mistake: "              # names a usual mistake; the report counts them over the class
+FROM_EARLIER = "The loop itself is right: "   # the error is an earlier function's, counted in its own test
 _BOLD, _PLAIN = "\x1b[1m", "\x1b[0m"
 
 
