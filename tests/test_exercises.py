@@ -610,7 +610,8 @@ def graded_course(tmp_path_factory):
             folder.mkdir(parents=True)
             nbformat.write(answered(release, source, submission), folder / f"{assignment}.ipynb")
         started = time.perf_counter()
-        nbgrader(course, "autograde", assignment)
+        with open(course / "autograde.log", "a") as log:
+            log.write(nbgrader(course, "autograde", assignment))
         timings[assignment] = (time.perf_counter() - started) / len(listed)
     nbgrader(course, "generate_feedback", "*")
     nbgrader(course, "export")
@@ -698,6 +699,39 @@ def test_export_lists_every_submission_with_its_score(graded_course):
             assert float(row["score"]) >= sum(score for score, _ in autograded.values())
         assert float(rows[(assignment, "blank")]["score"]) == 0
     print("autograde seconds per notebook:", {a: round(t, 1) for a, t in timings.items()})
+
+
+@pytest.mark.slow
+def test_stock_autograde_is_quiet_about_submissions_that_kept_their_locked_cells(graded_course):
+    """Every built submission edits answer cells only: stock autograde warns about nothing
+    (no false checksum alarm for test cells released without hidden tests, no kernel
+    "running over TCP without encryption", no SQLAlchemy noise)."""
+    course, _, _ = graded_course
+    log = (course / "autograde.log").read_text()
+    for noise in ("checksum", "without encryption", "SAWarning", "WARNING"):
+        assert noise not in log, [line for line in log.splitlines() if noise in line][:5]
+
+
+@pytest.mark.slow
+def test_stock_autograde_still_warns_about_a_real_edit_of_a_test_cell(tmp_path):
+    assignment = "rnn_forward"
+    shutil.copy(ROOT / "nbgrader_config.py", tmp_path)
+    for folder in ("solutions", "exercises"):
+        shutil.copytree(ROOT / folder / assignment, tmp_path / folder / assignment)
+    release = nbformat.read(tmp_path / "exercises" / assignment / f"{assignment}.ipynb", as_version=4)
+    edited = copy.deepcopy(release)
+    for cell in edited.cells:
+        if cell.metadata.nbgrader.get("grade_id") == "test_rnn_forward_hidden":
+            cell.source += "\nassert True  # a student's edit"
+    for student, notebook in (("untouched", release), ("edited", edited)):
+        folder = tmp_path / "submitted" / student / assignment
+        folder.mkdir(parents=True)
+        nbformat.write(notebook, folder / f"{assignment}.ipynb")
+    nbgrader(tmp_path, "generate_assignment", assignment, "--force")
+    log = nbgrader(tmp_path, "autograde", assignment)
+    warned = [line for line in log.splitlines() if "checksum" in line]
+    assert len(warned) == 1 and "test_rnn_forward_hidden" in warned[0], warned
+    assert "without encryption" not in log
 
 
 @pytest.mark.slow
