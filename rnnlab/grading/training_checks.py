@@ -144,12 +144,13 @@ def check_training_runs(runs, train_cell, *, task, budget, steps, seeds, eval_ev
             raise CheckFailed(f"two seeds of runs[{cell!r}] gave identical training: use the seed both to build "
                                  "the model (torch.manual_seed(seed)) and in rnnlab.train(..., seed=seed).")
     if hidden:
-        cell, seed = CELLS[0], seeds[0]
+        cell, index = hidden_inputs("REPEATED_RUN")
+        seed = seeds[index]
         try:
             again = call_quietly(train_cell, (cell, seed))
         except Exception as exc:  # a student's error of any kind becomes a message
             raise CheckFailed(explain_exception("train_cell", exc, f"({cell!r}, {seed})")) from None
-        first = runs[cell][0]
+        first = runs[cell][index]
         if not isinstance(again, (tuple, list)) or len(again) != 2 or list(again[1].loss) != list(first[1].loss):
             initial_same = (isinstance(again, (tuple, list)) and len(again) == 2
                             and isinstance(again[0], torch.nn.Module)
