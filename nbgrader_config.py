@@ -25,8 +25,9 @@ c.CourseDirectory.source_directory = "solutions"
 c.CourseDirectory.release_directory = "exercises"
 
 # Kernels talk to nbgrader over Unix sockets (in Jupyter's runtime folder) on Linux: over
-# TCP, ipykernel warns on every start that the connection is not encrypted.
-if sys.platform.startswith("linux"):
+# TCP, ipykernel warns on every start that the connection is not encrypted. A socket's
+# path must fit in 108 bytes: with a longer runtime folder path, TCP stays.
+if sys.platform.startswith("linux") and len(jupyter_runtime_dir()) < 80:
     os.makedirs(jupyter_runtime_dir(), mode=0o700, exist_ok=True)
     c.KernelManager.transport = "ipc"
     c.KernelManager.ip = os.path.join(jupyter_runtime_dir(), "nbgrader-kernel")

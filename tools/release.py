@@ -14,7 +14,8 @@ learning-management system or a shared drive:
   ``rnnlab/grading/hidden.py``, the hidden tests' inputs, so students cannot run the
   hidden tests before handing in;
 - ``requirements.txt``: the course's pinned versions of what the notebooks need, and the wheel;
-- ``install.py`` and ``README.md``: the students' set-up and instructions (from ``tools/handout/``).
+- ``install.py``, ``kernel_settings.py`` and ``README.md``: the students' set-up, how
+  their kernels talk to Jupyter, and their instructions (from ``tools/handout/``).
 
 The zip is the same byte for byte from the same sources (fixed dates, sorted entries).
 """
@@ -161,7 +162,7 @@ def release(root: Path, out: Path) -> tuple[Path, Path]:
             notebooks.append(path)
     wheel = build_wheel(root, grading_modules(root, notebooks), folder / "wheels")
     (folder / "requirements.txt").write_text(requirements(root, wheel), encoding="utf-8")
-    for name in ("README.md", "install.py"):
+    for name in ("README.md", "install.py", "kernel_settings.py"):
         shutil.copy2(root / "tools" / "handout" / name, folder / name)
     write_zip(folder, target)
     return folder, target

@@ -4,7 +4,8 @@ It creates a virtual environment in ``.venv`` next to this file, installs the pi
 packages of ``requirements.txt`` (the ``rnnlab`` package comes from ``wheels/``), and
 sets up Jupyter for students: nbgrader's instructor tools (Formgrader, Create
 Assignment, Course List) are switched off and locked, as nbgrader's installation guide
-describes, kernels talk to Jupyter over Unix sockets on Linux, and each notebook is
+describes, ``kernel_settings.py`` goes into the environment's Jupyter configuration
+(kernels over Unix sockets on Linux), and each notebook is
 stamped with the Python version of this environment, so that opening it does not mark
 it as modified. Then start JupyterLab with ``.venv/bin/jupyter lab``
 (Windows: ``.venv\\Scripts\\jupyter lab``).
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -60,7 +62,8 @@ def hide_instructor_tools(level: str) -> None:
 
     Lab plugins through ``jupyter labextension disable``/``lock``; the server extensions
     by writing what ``jupyter server extension disable`` would (in nbgrader 0.9.6 that
-    command refuses the formgrader module), together with the kernels' transport.
+    command refuses the formgrader module). ``kernel_settings.py`` goes there too, as the
+    settings of Jupyter's server and of nbgrader (whose Validate button starts its own kernel).
     """
     from jupyter_core.paths import ENV_CONFIG_PATH, jupyter_config_dir
     from jupyter_server.config_manager import BaseJSONConfigManager
@@ -70,11 +73,10 @@ def hide_instructor_tools(level: str) -> None:
         subprocess.run([*jupyter, "labextension", action, f"--level={level}", *INSTRUCTOR_LAB_PLUGINS],
                        check=True, capture_output=True, text=True)
     settings = {"ServerApp": {"jpserver_extensions": {name: False for name in INSTRUCTOR_SERVER_EXTENSIONS}}}
-    if sys.platform.startswith("linux"):
-        # Over TCP ipykernel warns on every start that the connection is not encrypted.
-        settings["KernelManager"] = {"transport": "ipc"}
     folder = ENV_CONFIG_PATH[0] if level == "sys_prefix" else jupyter_config_dir()
     BaseJSONConfigManager(config_dir=folder).update("jupyter_server_config", settings)
+    for name in ("jupyter_server_config.py", "nbgrader_config.py"):
+        shutil.copyfile(HERE / "kernel_settings.py", Path(folder) / name)
 
 
 def stamp_notebooks(root: Path) -> list[Path]:
