@@ -54,7 +54,7 @@ c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
     "rnnlab.grading.feedback.HideHiddenTests",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
-    "rnnlab.grading.feedback.WrapLongLines",
+    "rnnlab.grading.feedback.ReadableFeedback",
 ]
 
 # Formulas on the formgrader's grading page and in feedback files render offline: the

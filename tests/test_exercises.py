@@ -862,3 +862,65 @@ def test_feedback_command_lists_students_warns_about_waiting_ones_and_zips_by_id
         page = archive.read("gate_order_ifog.html").decode()
     assert "you read them as i, f, o, g" in page and "white-space: pre-wrap" in page
     assert "hidden=True" not in page and "For the instructor" not in page
+
+
+def test_report_reads_why_each_test_failed_and_puts_flags_where_the_formgrader_shows_them(tmp_path):
+    """report.decide on a job's result: per-cell reasons and named mistakes from the autograded
+    notebook's error outputs, and each flag as a comment on the answer cell above its test."""
+    from rnnlab.grading import report
+    from rnnlab.grading.feedback import FOR_INSTRUCTOR
+
+    def test_cell(grade_id, error=None):
+        cell = nbformat.v4.new_code_cell("check(f)", metadata={"nbgrader": {"grade": True, "grade_id": grade_id,
+                                                                            "solution": False, "points": 2}})
+        if error:
+            cell.outputs = [nbformat.v4.new_output("error", ename="CheckFailed", evalue=error, traceback=[])]
+        return cell
+
+    answer = lambda grade_id: nbformat.v4.new_code_cell(  # noqa: E731
+        "def f(): ...", metadata={"nbgrader": {"solution": True, "grade_id": grade_id}})
+    notebook = nbformat.v4.new_notebook(cells=[
+        answer("lstm_cell"), test_cell("test_cell", "lstm_cell is wrong on the inputs B = 3\n  h_t differs\n"
+                                                    "The mistake: gate blocks taken in the wrong order: i, f, o, g"),
+        answer("lstm_forward"), test_cell("test_forward", "lstm_forward is wrong on the inputs B = 3\n"
+                                                          "The loop itself is right: lstm_forward returns ...\n"
+                                                          "The mistake: gate blocks taken in the wrong order: i, f, o, g"),
+        test_cell("test_other")])
+    nbformat.write(notebook, tmp_path / "nb.ipynb")
+    result = {"student": "s", "status": "ok", "findings": [], "seconds": 1.0, "autograded": str(tmp_path),
+              "notebooks": {"nb": {"scores": {"test_cell": [0.0, 2.0], "test_forward": [0.0, 2.0],
+                                              "test_other": [2.0, 2.0]},
+                                   "outside": {"test_other": ["fail", "AssertionError: patched"]},
+                                   "comments": {"lstm_cell": None, "lstm_forward": None}}}}
+    outcome = report.decide(result, max_score=6.0)
+    cells = outcome.graded["nb"]
+    assert cells["test_cell"].reason == "lstm_cell is wrong on the inputs B = 3"
+    assert cells["test_cell"].mistakes == ["gate blocks taken in the wrong order: i, f, o, g"]
+    assert cells["test_forward"].from_earlier and not cells["test_cell"].from_earlier
+    assert cells["test_other"].reason == "AssertionError: patched"  # disputed: the outside check's reason
+    assert outcome.status == "flagged"
+    comment = outcome.comments["nb"]["lstm_forward"]  # test_other sits below the lstm_forward answer
+    assert comment.startswith(FOR_INSTRUCTOR) and "test_other" in comment
+    assert outcome.comments["nb"]["lstm_cell"] is None
+    assert report.class_summary([outcome]) == [("gate blocks taken in the wrong order: i, f, o, g", ["s"])]
+    assert "  1  gate blocks taken in the wrong order: i, f, o, g: s" in report.table([outcome])
+
+
+def test_feedback_keeps_the_checks_message_and_drops_hidden_tests_and_notes_to_the_instructor():
+    from rnnlab.grading.feedback import FOR_INSTRUCTOR, NOTE, HideHiddenTests, ReadableFeedback
+
+    hide = HideHiddenTests()
+    answer = nbformat.v4.new_code_cell("def f(): ...", metadata={"nbgrader": {
+        "solution": True, "grade_id": "f", "comment": f"No response.\n{FOR_INSTRUCTOR}flagged for review: ..."}})
+    hide.preprocess_cell(answer, {}, 0)
+    assert answer.metadata.nbgrader.comment == "No response."
+    test = nbformat.v4.new_code_cell("check(f)\n### BEGIN HIDDEN TESTS\ncheck(f, hidden=True)\n### END HIDDEN TESTS",
+                                     metadata={"nbgrader": {"grade": True, "grade_id": "t", "solution": False}})
+    test.outputs = [nbformat.v4.new_output("error", ename="CheckFailed", evalue="f is wrong\nThe mistake: m",
+                                           traceback=["\x1b[1mf is wrong\x1b[0m", "The mistake: m"]),
+                    nbformat.v4.new_output("display_data", data={"image/png": "iVBORw0KGgo="})]
+    hide.preprocess_cell(test, {}, 1)
+    assert "hidden=True" not in test.source and test.source.endswith(NOTE)
+    assert test.outputs[0].traceback == ["f is wrong", "The mistake: m"]
+    _, resources = ReadableFeedback().preprocess(nbformat.v4.new_notebook(cells=[test]), {})
+    assert "pre-wrap" in resources["inlining"]["css"][-1] and test.outputs[1].metadata["alt"]

@@ -20,6 +20,7 @@ the repository root and choose Nbgrader ▸ Formgrader.
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,8 +69,10 @@ class Journey:
         return jupyter_server(kind, handout.folder, self.home, self.artifacts / f"jupyter-{kind}.log",
                               configure=handout.configure, pythonpath=handout.site)
 
-    def browser(self, port: int):
-        return browser_page(self.home / "chromium-profile", self.artifacts, port)
+    def browser(self, port: int, profile: str = "chromium-profile"):
+        """The journey's browser; the first one clears the screenshots an earlier run left."""
+        first = not (self.home / profile).exists() and not any(self.home.glob("chromium-*"))
+        return browser_page(self.home / profile, self.artifacts, port, fresh_shots=first)
 
 
 # --- students ---------------------------------------------------------------------
@@ -257,23 +260,29 @@ def total(grades: dict[str, C.Grade]) -> tuple[float, float]:
     return sum(g.score for g in grades.values()), sum(g.max_score for g in grades.values())
 
 
-def test_instructor_grades_a_written_answer_in_the_formgrader(tmp_path):
-    assignment = "bptt"  # autograded tests and one written answer graded by hand
+def test_instructor_grades_by_hand_regrades_and_hands_back_readable_feedback(tmp_path):
+    """The hardened command grades a submission with one mistake; the instructor scores its
+    written answer in the formgrader; a re-run keeps that score; the feedback file shows the
+    whole diagnosis, wrapped, and typeset formulas, at 1280 and 390 px, with no request at all."""
+    assignment, mistake = "bptt", "norms_one_step_early"  # autograded tests and one written answer
     journey = Journey("3-instructor-formgrader", tmp_path)
     written = C.manually_graded(journey.source(assignment))
     assert written, f"{assignment} has no written answer to grade by hand"
     cell, points = next(iter(written.items()))
     given = points - 1  # partial credit: neither the full marks nor the nothing a button gives
 
-    # A student's submission, collected and autograded with the real commands.
+    # A student's submission, collected and graded with the real commands.
     C.nbgrader(journey.course, "db", "student", "add", STUDENT, "--first-name=Ada", "--last-name=Lovelace",
                home=journey.home)
-    C.submit(journey.course, assignment, STUDENT, C.answered_release(journey.course, assignment))
+    answers = C.with_mistake(C.reference_answers(journey.source(assignment)), assignment, mistake)
+    C.submit(journey.course, assignment, STUDENT,
+             C.with_answers(journey.course / "exercises" / assignment / f"{assignment}.ipynb", answers))
     C.nbgrader(journey.course, "generate_assignment", assignment, "--force", home=journey.home)
-    C.nbgrader(journey.course, "autograde", assignment, "--student", STUDENT, home=journey.home)
-    journey.step("submission autograded")
+    C.grading_command(journey.course, "autograde", assignment, home=journey.home)
+    journey.step("submission graded by python -m rnnlab.grading autograde")
     before = C.gradebook_grades(journey.course, assignment, STUDENT)
     assert before[cell].manual_score is None and before[cell].score == 0
+    assert before["test_rnn_bptt_norms"].score == 0 and before["test_rnn_bptt_gradients"].score > 0
 
     with journey.server("lab") as server, journey.browser(server.port) as browser:
         page = browser.page
@@ -331,6 +340,41 @@ def test_instructor_grades_a_written_answer_in_the_formgrader(tmp_path):
         (shown,) = [r for r in fg.table(frame, STUDENT) if r["Student ID"] == STUDENT]
         browser.shot("formgrader-submission-graded")
         assert fg.score(shown["Score"]) == total(after) and shown["Status"] == "graded", shown
-        outside = [url for url in browser.outside if not url.startswith(fg.NBGRADER_MATHJAX_CDN)]
-        assert not outside, f"the formgrader sent requests beyond the server: {outside}"
+        assert not browser.outside, f"the formgrader sent requests beyond the server: {browser.outside}"
     journey.step("server stopped")
+
+    # Graded again (a late fix of the tests, say): the instructor's score holds and the report says whose it is.
+    output = C.grading_command(journey.course, "autograde", assignment, home=journey.home)
+    assert f"instructor's score kept: {cell}" in output, output
+    again = C.gradebook_grades(journey.course, assignment, STUDENT)
+    assert again[cell].manual_score == given and total(again) == total(after), (again, after)
+    journey.step("re-run kept the instructor's score")
+
+    output = C.grading_command(journey.course, "feedback", assignment, home=journey.home)
+    page_file = journey.course / "feedback" / STUDENT / assignment / f"{assignment}.html"
+    line = f"{STUDENT} +{total(after)[0]:g} / {total(after)[1]:g}  feedback/{STUDENT}/{assignment}/{assignment}.html"
+    assert re.fullmatch(line, output.strip()), f"the feedback command should print one line, {line!r}:\n{output}"
+    read_feedback(journey, page_file, "off by one in time: your norms[k]")
+    journey.step("feedback read")
+
+
+def read_feedback(journey: Journey, page_file: Path, diagnosis: str) -> None:
+    """Open a feedback file from disk, as a student does: the diagnosis is there whole and wrapped
+    (no output box scrolls sideways), formulas are typeset, and nothing is requested from anywhere."""
+    with journey.browser(port=0, profile="chromium-feedback") as browser:
+        page = browser.page
+        page.goto(page_file.as_uri())
+        page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise")
+        page.evaluate("() => MathJax.startup.promise")
+        assert page.locator("mjx-container").count() > 10, "the feedback's formulas are not typeset"
+        box = page.locator("div.output_area pre", has_text=diagnosis).first
+        assert "The mistake: " + diagnosis in box.inner_text(), box.inner_text()
+        for width in (1280, 390):
+            page.set_viewport_size({"width": width, "height": 900})
+            box.scroll_into_view_if_needed()
+            overflowing = page.evaluate("""() => [...document.querySelectorAll('div.output_area pre')]
+                .filter(pre => pre.scrollWidth > pre.clientWidth + 1).map(pre => pre.innerText.slice(0, 80))""")
+            assert not overflowing, f"at {width} px these outputs run out of their box: {overflowing}"
+            browser.shot(f"feedback-{width}")
+        requested = [url for url in browser.outside if url != page_file.as_uri()]
+        assert not requested, f"the feedback file requested {requested}"

@@ -5,7 +5,8 @@ tests' source (and the lines of it that tracebacks quote) reach the student.
 :class:`HideHiddenTests` removes the hidden-test region from every test cell, leaving a
 one-line note, and reduces the error output of test cells to the message the check
 wrote for students (which case failed, why, and the mistake it matches).
-:class:`WrapLongLines` makes those messages wrap at the page's width, on a phone too.
+:class:`ReadableFeedback` makes those messages wrap at the page's width, on a phone too,
+and gives figures a text alternative.
 Scores come from the gradebook as usual, so a flagged submission shows the lower score
 that stands.
 
@@ -37,14 +38,15 @@ FOR_INSTRUCTOR = "For the instructor: "  # starts a line of a cell's comment tha
 CHECK_FAILED = "CheckFailed"  # rnnlab.grading.running.CheckFailed: its message is all the student needs
 
 # Long lines of messages wrap instead of running out of their box; the score headings
-# grow with their text; the prompt column gives way on narrow screens.
+# grow with their text; the prompt column gives way on narrow screens. ("body" outranks
+# the feedback template's own rules, which come later in the page.)
 WRAP_CSS = """
-div.output_area pre { white-space: pre-wrap; overflow-wrap: anywhere; }
-div.input_area pre { overflow-x: auto; }
-div.nbgrader_cell .panel-heading { height: auto; overflow: hidden; }
+body div.output_area pre { white-space: pre-wrap; overflow-wrap: anywhere; }
+body div.input_area pre { overflow-x: auto; }
+body div.nbgrader_cell .panel-heading { height: auto; overflow: hidden; }
 @media (max-width: 700px) {
-  div.prompt { min-width: 0; display: none; }
-  div.container { padding-left: 4px; padding-right: 4px; }
+  body div.prompt { min-width: 0; display: none; }
+  body div.container { padding-left: 4px; padding-right: 4px; }
 }
 """
 
@@ -73,22 +75,31 @@ class HideHiddenTests(ClearHiddenTests):
         return cell, resources
 
 
-class WrapLongLines(Preprocessor):
-    """Add :data:`WRAP_CSS` to the page (after nbconvert's CSSHTMLHeaderPreprocessor, which resets it)."""
+FIGURE_ALT = "A figure that this cell drew when your notebook was graded."
+
+
+class ReadableFeedback(Preprocessor):
+    """Add :data:`WRAP_CSS` to the page (after nbconvert's CSSHTMLHeaderPreprocessor, which
+    resets it), and :data:`FIGURE_ALT` to figures without a text alternative (nbconvert
+    would put a placeholder there and warn about every such figure)."""
 
     enabled = Bool(True, help="nbconvert's preprocessors are off unless enabled").tag(config=True)
 
     def preprocess(self, nb, resources):
         resources.setdefault("inlining", {}).setdefault("css", []).append(WRAP_CSS)
+        for cell in nb.cells:
+            for output in cell.get("outputs", []):
+                if any(mime.startswith("image/") for mime in output.get("data", {})):
+                    output.setdefault("metadata", {}).setdefault("alt", FIGURE_ALT)
         return nb, resources
 
 
 def feedback_config() -> Config:
-    """generate_feedback's preprocessors with :class:`HideHiddenTests` and :class:`WrapLongLines`."""
+    """generate_feedback's preprocessors with :class:`HideHiddenTests` and :class:`ReadableFeedback`."""
     from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
 
     config = Config()
-    config.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor, WrapLongLines]
+    config.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor, ReadableFeedback]
     return config
 
 
@@ -98,7 +109,7 @@ def generate(course_root, assignment: str, students=None) -> int:
     with working_directory(course_root):
         for student in students or ["*"]:
             app = GenerateFeedbackApp()
-            app.initialize([assignment, "--student", student, "--force"])
+            app.initialize([assignment, "--student", student, "--force", "--log-level=WARN"])
             app.update_config(feedback_config())
             try:
                 app.start()

@@ -108,6 +108,24 @@ def nbgrader(course: Path, *args: str, home: Path) -> str:
     return output
 
 
+def grading_command(course: Path, *args: str, home: Path) -> str:
+    """Run ``python -m rnnlab.grading <args>`` in ``course``; return its output (stdout, then stderr).
+
+    A non-zero exit fails with the output: 1 means some submission was not graded."""
+    process = subprocess.Popen([sys.executable, "-m", "rnnlab.grading", *args], cwd=course, env=jupyter_env(home),
+                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)
+    try:
+        output, errors = process.communicate(timeout=NBGRADER_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        stop(process)
+        raise AssertionError(f"`python -m rnnlab.grading {' '.join(args)}` ran past {NBGRADER_TIMEOUT} s") from None
+    if process.returncode != 0:
+        raise AssertionError(f"`python -m rnnlab.grading {' '.join(args)}` exited with {process.returncode}:\n"
+                             f"{output[-3000:]}\n{errors[-3000:]}")
+    return output + errors
+
+
 def _nbgrader_meta(cell) -> dict:
     return cell.get("metadata", {}).get("nbgrader", {})
 
