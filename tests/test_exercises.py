@@ -924,3 +924,42 @@ def test_feedback_keeps_the_checks_message_and_drops_hidden_tests_and_notes_to_t
     assert test.outputs[0].traceback == ["f is wrong", "The mistake: m"]
     _, resources = ReadableFeedback().preprocess(nbformat.v4.new_notebook(cells=[test]), {})
     assert "pre-wrap" in resources["inlining"]["css"][-1] and test.outputs[1].metadata["alt"]
+
+
+@pytest.mark.slow
+def test_feedback_released_through_nbgraders_exchange_reaches_the_student(tmp_path):
+    """With an exchange (here a scratch folder), the stock path works with the course's feedback:
+    the student submits, the instructor collects, grades, writes feedback with
+    ``python -m rnnlab.grading feedback`` and releases it (what the formgrader's Release
+    Feedback runs), and the student fetches it: the page with the check's message, no hidden test."""
+    assignment, student = "rnn_forward", "ada"
+    course, home, exchange = tmp_path / "course", tmp_path / "home", tmp_path / "exchange"
+    for folder in (course, home, exchange):
+        folder.mkdir()
+    exchange.chmod(0o777)
+    shutil.copy(ROOT / "nbgrader_config.py", course)
+    with open(course / "nbgrader_config.py", "a") as config:
+        config.write(f"\nc.Exchange.root = {str(exchange)!r}\n")
+    for folder in ("solutions", "exercises"):
+        shutil.copytree(ROOT / folder / assignment, course / folder / assignment)
+    release = nbformat.read(course / "exercises" / assignment / f"{assignment}.ipynb", as_version=4)
+    source = nbformat.read(course / "solutions" / assignment / f"{assignment}.ipynb", as_version=4)
+    from exercise_mistakes import rnn_forward as built
+    (mistaken,) = [s for s in built.SUBMISSIONS if s.student == "sigmoid_for_tanh"]
+    (home / assignment).mkdir()
+    nbformat.write(answered(release, source, mistaken), home / assignment / f"{assignment}.ipynb")
+    as_student = ["--course=rnnlab", f"--Exchange.root={exchange}", f"--student={student}"]
+    nbgrader(course, "generate_assignment", assignment, "--force")
+    nbgrader(course, "release_assignment", assignment, "--force")
+    nbgrader(home, "submit", assignment, *as_student)
+    nbgrader(course, "collect", assignment)
+    assert (course / "submitted" / student / assignment / "submission_secret.txt").is_file()
+    done = grading_command(course, "autograde", assignment)
+    assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+    done = grading_command(course, "feedback", assignment)
+    assert done.returncode == 0 and "exchange" not in done.stdout, done.stdout + done.stderr[-3000:]
+    nbgrader(course, "release_feedback", assignment)
+    nbgrader(home, "fetch_feedback", assignment, *as_student)
+    (fetched,) = (home / assignment / "feedback").glob("*/*.html")
+    page = html.unescape(re.sub(r"<[^>]+>", "", fetched.read_text(encoding="utf-8")))
+    assert "The mistake: you used the sigmoid where tanh belongs" in page and "hidden=True" not in page

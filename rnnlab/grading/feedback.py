@@ -118,15 +118,21 @@ def generate(course_root, assignment: str, students=None) -> int:
     return status
 
 
+# What `nbgrader collect` leaves beside a submission and `nbgrader release_feedback` needs.
+EXCHANGE_FILES = ("timestamp.txt", "submission_secret.txt")
+
+
 @dataclass
 class Handed:
-    """One student's feedback: score as it stands, what still waits for an instructor, the files."""
+    """One student's feedback: score as it stands, what still waits for an instructor, the files,
+    and whether the submission came through nbgrader's exchange (so that feedback can go back that way)."""
 
     student: str
     score: float
     max_score: float
     waiting: list
     files: list
+    exchange: bool = False
 
 
 def handed(course_root, assignment: str, students=None) -> list[Handed]:
@@ -147,7 +153,9 @@ def handed(course_root, assignment: str, students=None) -> list[Handed]:
                     waiting.append(f"{notebook.name}: {', '.join(cells)} not graded by hand yet")
             folder = course.folder("feedback") / student / assignment
             files = sorted(folder.glob("*.html")) if folder.is_dir() else []
-            found.append(Handed(student, submission.score, submission.max_score, waiting, files))
+            submitted = course.folder("submitted") / student / assignment
+            exchange = all((submitted / name).is_file() for name in EXCHANGE_FILES)
+            found.append(Handed(student, submission.score, submission.max_score, waiting, files, exchange))
     return sorted(found, key=lambda h: h.student)
 
 
@@ -166,6 +174,11 @@ def summary(course_root, handed_back: list[Handed]) -> str:
                      "the score as it stands now. Resolve them in the formgrader (Manual Grading), then run "
                      "feedback again:")
         lines += [f"  {h.student}: {'; '.join(h.waiting)}" for h in waiting]
+    direct = [h.student for h in handed_back if h.files and not h.exchange]
+    if direct:
+        lines.append(f"note: {len(direct)} submission(s) did not come through nbgrader's exchange (no "
+                     f"{' or '.join(EXCHANGE_FILES)} beside them): hand their feedback back with --zip; "
+                     "nbgrader release_feedback (the formgrader's Release Feedback) cannot send it.")
     return "\n".join(lines)
 
 
