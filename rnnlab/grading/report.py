@@ -132,7 +132,7 @@ def explain(outcome: Outcome, result: dict) -> None:
     for name, cells in outcome.cells.items():
         path = Path(folder) / f"{name}.ipynb" if folder else None
         notebook = nbformat.read(str(path), as_version=4) if path and path.is_file() else nbformat.v4.new_notebook()
-        points = {gid: entry for gid, entry in result["notebooks"][name]["scores"].items()}
+        points = result["notebooks"][name]["scores"]  # grade_id -> [in-kernel score, max score]
         answer_above, messages, answers = {}, {}, []
         for cell in notebook.cells:
             meta = cell.get("metadata", {}).get("nbgrader", {})
