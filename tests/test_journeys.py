@@ -321,6 +321,9 @@ def test_instructor_grades_by_hand_regrades_and_hands_back_readable_feedback(tmp
         answer_box = frame.locator(".nbgrader_cell", has=score_box)
         assert " ".join(answer_start) in " ".join(answer_box.inner_text().split()), (
             f"the written answer should be shown next to its score box, the page shows {answer_box.inner_text()[:300]!r}")
+        frame.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise")
+        frame.evaluate("() => MathJax.startup.promise")
+        assert frame.locator("mjx-container").count() > 0, "the grading page's formulas are not typeset"
         score_box.scroll_into_view_if_needed()
         browser.shot("formgrader-written-answer")
         score_box.fill(str(given))
@@ -371,6 +374,8 @@ def read_feedback(journey: Journey, page_file: Path, diagnosis: str) -> None:
         assert page.locator("mjx-container").count() > 10, "the feedback's formulas are not typeset"
         box = page.locator("div.output_area pre", has_text=diagnosis).first
         assert "The mistake: " + diagnosis in box.inner_text(), box.inner_text()
+        breaks = box.evaluate("pre => getComputedStyle(pre).wordBreak")
+        assert breaks == "normal", f"messages should wrap between words, not anywhere (word-break: {breaks})"
         for width in (1280, 390):
             page.set_viewport_size({"width": width, "height": 900})
             box.scroll_into_view_if_needed()

@@ -37,11 +37,12 @@ NOTE = "# (hidden tests: not shown in the feedback)"
 FOR_INSTRUCTOR = "For the instructor: "  # starts a line of a cell's comment that students do not see
 CHECK_FAILED = "CheckFailed"  # rnnlab.grading.running.CheckFailed: its message is all the student needs
 
-# Long lines of messages wrap instead of running out of their box; the score headings
-# grow with their text; the prompt column gives way on narrow screens. ("body" outranks
-# the feedback template's own rules, which come later in the page.)
+# Long lines of messages wrap between words (Bootstrap 3 breaks a <pre> anywhere) instead
+# of running out of their box; the score headings grow with their text; the prompt column
+# gives way on narrow screens. ("body" outranks the feedback template's own rules, which
+# come later in the page.)
 WRAP_CSS = """
-body div.output_area pre { white-space: pre-wrap; overflow-wrap: anywhere; }
+body div.output_area pre { white-space: pre-wrap; word-break: normal; overflow-wrap: anywhere; }
 body div.input_area pre { overflow-x: auto; }
 body div.nbgrader_cell .panel-heading { height: auto; overflow: hidden; }
 @media (max-width: 700px) {
