@@ -321,9 +321,7 @@ def test_instructor_grades_by_hand_regrades_and_hands_back_readable_feedback(tmp
         answer_box = frame.locator(".nbgrader_cell", has=score_box)
         assert " ".join(answer_start) in " ".join(answer_box.inner_text().split()), (
             f"the written answer should be shown next to its score box, the page shows {answer_box.inner_text()[:300]!r}")
-        frame.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise")
-        frame.evaluate("() => MathJax.startup.promise")
-        assert frame.locator("mjx-container").count() > 0, "the grading page's formulas are not typeset"
+        frame.locator("mjx-container").first.wait_for()  # MathJax writes one per typeset formula
         score_box.scroll_into_view_if_needed()
         browser.shot("formgrader-written-answer")
         score_box.fill(str(given))
