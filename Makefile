@@ -9,13 +9,14 @@ MATHJAX := _extra/_static/mathjax/tex-mml-chtml.js
 BOOK_HTML := _build/html/index.html
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: help setup book test test-fast system-deps benchmarks clean
+.PHONY: help setup book test test-fast system-deps benchmarks release clean
 
 help:
 	@echo "make book   - set up .venv and MathJax, execute every chapter, write _build/html"
 	@echo "make test   - set up everything (browser and sandbox too), build the book, run all tests"
 	@echo "make test-fast - the package tests only, no book build"
 	@echo "make benchmarks - print the speed figures of benchmarks/ (modules, grading)"
+	@echo "make release - the students' hand-out, no answer key: dist/rnnlab-exercises/ and .zip"
 
 setup: $(STAMP)
 
@@ -23,7 +24,7 @@ $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
-	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/python -m pip install -qq --no-deps --no-build-isolation -e .
 	touch $@
 
 # MathJax 3 from npm, published with the site so math renders with no network.
@@ -53,6 +54,11 @@ test-fast: $(STAMP)
 benchmarks: $(STAMP)
 	$(BIN)/python benchmarks/modules.py
 	$(BIN)/python benchmarks/grading.py
+
+# The students' hand-out (tools/release.py): release notebooks, the package without the
+# grading command or the hidden tests' inputs, pinned requirements, set-up and README.
+release: $(STAMP)
+	$(BIN)/python tools/release.py
 
 clean:
 	rm -rf _build _extra

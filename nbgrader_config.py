@@ -8,11 +8,29 @@ put the virtual environment's bin/ on PATH (`make` does).
 Regenerate exercises/ with `.venv/bin/python tools/build_exercises.py`.
 """
 
+import os
+import sys
+import warnings
+
+from jupyter_core.paths import jupyter_runtime_dir
+from sqlalchemy.exc import SAWarning
+
+# nbgrader 0.9.6's gradebook API trips this SQLAlchemy warning for every new submission.
+warnings.filterwarnings("ignore", message="Object of type <Submitted", category=SAWarning)
+
 c = get_config()  # noqa: F821 (provided by traitlets when nbgrader loads this file)
 
 c.CourseDirectory.course_id = "rnnlab"
 c.CourseDirectory.source_directory = "solutions"
 c.CourseDirectory.release_directory = "exercises"
+
+# Kernels talk to nbgrader over Unix sockets (in Jupyter's runtime folder) on Linux: over
+# TCP, ipykernel warns on every start that the connection is not encrypted. A socket's
+# path must fit in 108 bytes: with a longer runtime folder path, TCP stays.
+if sys.platform.startswith("linux") and len(jupyter_runtime_dir()) < 80:
+    os.makedirs(jupyter_runtime_dir(), mode=0o700, exist_ok=True)
+    c.KernelManager.transport = "ipc"
+    c.KernelManager.ip = os.path.join(jupyter_runtime_dir(), "nbgrader-kernel")
 
 # A limit per cell, in seconds: the longest cell (training in gru_vs_lstm) takes well under it.
 c.Execute.timeout = 60
@@ -20,12 +38,23 @@ c.Execute.timeout = 60
 # A test cell a student deletes comes back from the gradebook when grading.
 c.OverwriteCells.add_missing_cells = True
 
+# nbgrader's own sanitizing steps, with an OverwriteCells that warns about edited locked
+# cells only, not about every test cell released without its hidden tests.
+c.Autograde.sanitize_preprocessors = [
+    "nbgrader.preprocessors.ClearOutput",
+    "nbgrader.preprocessors.DeduplicateIds",
+    "nbgrader.preprocessors.OverwriteKernelspec",
+    "rnnlab.grading.overwrite.OverwriteCells",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+
 # Feedback shows scores and the failed tests' messages, never the hidden tests' source
 # (rnnlab/grading/feedback.py; `python -m rnnlab.grading feedback` does the same).
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
     "rnnlab.grading.feedback.HideHiddenTests",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+    "rnnlab.grading.feedback.ReadableFeedback",
 ]
 
 # Formulas on the formgrader's grading page and in feedback files render offline: the

@@ -31,6 +31,7 @@ import torch
 
 import rnnlab
 from rnnlab.grading import cases as C
+from rnnlab.grading import hidden as H
 from rnnlab.grading import checks, forget_bias, mistakes as M, oracles, training_checks
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -38,7 +39,7 @@ from exercise_mistakes import submissions as built_submissions  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 ASSIGNMENTS = ("rnn_forward", "bptt", "gru_cell", "lstm_cell", "gru_vs_lstm", "char_lm")
-ALL_CASES = C.VISIBLE + C.HIDDEN
+ALL_CASES = C.VISIBLE + H.CASES
 WEIGHTS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 
 
@@ -306,6 +307,76 @@ def test_errors_and_unreadable_answers_become_messages(answer, phrase):
     assert phrase in message_of(checks.check_gru_cell, answer, hidden=False)
 
 
+def loop_over(cell_fn):
+    """A correct sequence function built on ``cell_fn`` (any state: one array or a pair)."""
+    def forward(xs, state, *w):
+        states = []
+        for x in xs:
+            state = cell_fn(x, state, *w)
+            states.append(state)
+        if isinstance(state, tuple):
+            return tuple(torch.stack([s[k] for s in states]) if isinstance(state[0], torch.Tensor)
+                         else np.stack([s[k] for s in states]) for k in range(len(state)))
+        return torch.stack(states) if isinstance(state, torch.Tensor) else np.stack(states)
+    return forward
+
+
+@pytest.mark.parametrize("name", SEQUENCE_SPECS)
+def test_a_right_loop_over_a_wrong_cell_is_told_apart_from_a_wrong_loop(name):
+    spec, cell_spec = SEQUENCE_SPECS[name], SEQUENCE_SPECS[name].cell
+    check = getattr(checks, f"check_{name}")
+    mistake = CELL_MISTAKES[cell_spec.name][0]
+    wrong_cell = student_from_variant(cell_spec, mistake)
+    wrong_cell_as_given = lambda *args: _as_kind(wrong_cell(*args), args[0])  # noqa: E731
+    message = message_of(lambda f, hidden: check(f, hidden=hidden, cell=wrong_cell_as_given),
+                         loop_over(wrong_cell_as_given))
+    assert f"The loop itself is right: {name} returns exactly what your {cell_spec.name} gives" in message
+    assert f"{cell_spec.name}, which its own test above already counts" in message
+    assert message.splitlines()[-1] == "The mistake: " + mistake.message
+    # A loop mistake over a right cell is named as the loop's, never blamed on the cell.
+    loop_mistake = M.LOOP_MISTAKES[0]
+    right_cell = student_from_variant(cell_spec, M.Mistake("none", ""))
+    message = message_of(lambda f, hidden: check(f, hidden=hidden, cell=right_cell),
+                         student_from_variant(spec, loop_mistake))
+    assert "The loop itself is right" not in message and loop_mistake.message in message
+
+
+def _as_kind(value, like):
+    """``value`` (numpy, or a pair of them) as tensors when ``like`` is a tensor."""
+    if isinstance(value, tuple):
+        return tuple(_as_kind(v, like) for v in value)
+    return torch.from_numpy(np.asarray(value)) if isinstance(like, torch.Tensor) else value
+
+
+def test_failed_checks_show_their_message_as_the_whole_red_box():
+    """IPython renders ``_render_traceback_`` instead of frames: the first line says what is wrong."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    shell.user_ns["wrong"] = lambda x, h, *w: h * 0.0
+    shown = []
+    shell._showtraceback = lambda etype, value, stb: shown.append((etype, stb))
+    shell.run_cell("from rnnlab.grading.checks import check_rnn_cell\ncheck_rnn_cell(wrong)")
+    (etype, stb), = shown
+    assert issubclass(etype, AssertionError)
+    lines = "\n".join(stb).splitlines()
+    assert re.sub(r"\x1b\[[0-9;]*m", "", lines[0]).startswith("rnn_cell is wrong on the inputs B = 3")
+    assert not any("checks.py" in line or "Traceback" in line for line in lines), lines
+
+
+def test_hidden_tests_refuse_to_run_without_their_inputs(tmp_path):
+    """The hand-out leaves rnnlab/grading/hidden.py out: a hidden test there says so instead of running."""
+    shutil.copytree(ROOT / "rnnlab", tmp_path / "rnnlab", ignore=shutil.ignore_patterns("hidden.py", "__pycache__"))
+    code = ("from rnnlab.grading.checks import check_rnn_cell\n"
+            "import numpy as np\n"
+            "f = lambda x, h, wi, wh, bi, bh: np.tanh(x @ wi.T + bi + h @ wh.T + bh)\n"
+            "check_rnn_cell(f)\n"
+            "try:\n    check_rnn_cell(f, hidden=True)\nexcept AssertionError as e:\n    print('REFUSED', e)\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("OK: rnn_cell agrees") and "REFUSED The hidden tests run when your work is graded" in done.stdout
+
+
 def test_sequence_and_gradient_shape_mistakes_get_hints():
     last_only = lambda xs, h0, *w: M.run_sequence(lambda x, s: M.rnn_cell(x, s, *w), xs, h0)[-1]  # noqa: E731
     assert "one step only" in message_of(checks.check_rnn_forward, last_only)
@@ -467,6 +538,12 @@ def test_builder_reads_cell_roles():
 # --- the real nbgrader commands -------------------------------------------------------------
 
 
+# The fixtures below run nbgrader (or the grading command) on a whole class, each command
+# bounded by its own time limit; the first test to use one pays for it, so the test's own
+# limit (pyproject's 900 s) is raised to cover those commands on a busy machine.
+GRADES_A_CLASS = pytest.mark.timeout(7200)
+
+
 def nbgrader(course, *args):
     """Run an nbgrader command in ``course`` with the venv's bin/ on PATH; return its output."""
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
@@ -539,7 +616,8 @@ def graded_course(tmp_path_factory):
             folder.mkdir(parents=True)
             nbformat.write(answered(release, source, submission), folder / f"{assignment}.ipynb")
         started = time.perf_counter()
-        nbgrader(course, "autograde", assignment)
+        with open(course / "autograde.log", "a") as log:
+            log.write(nbgrader(course, "autograde", assignment))
         timings[assignment] = (time.perf_counter() - started) / len(listed)
     nbgrader(course, "generate_feedback", "*")
     nbgrader(course, "export")
@@ -574,6 +652,7 @@ def feedback_text(course, assignment, student):
     return html.unescape(re.sub(r"<[^>]+>", "", page))
 
 
+@GRADES_A_CLASS
 @pytest.mark.slow
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_solution_earns_full_marks_without_stray_output(graded_course, assignment):
@@ -586,6 +665,7 @@ def test_solution_earns_full_marks_without_stray_output(graded_course, assignmen
         assert kinds == [("stream", "stdout")], (cell.metadata.nbgrader.grade_id, kinds)
 
 
+@GRADES_A_CLASS
 @pytest.mark.slow
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_unanswered_release_earns_zero_and_is_graded(graded_course, assignment):
@@ -596,6 +676,7 @@ def test_unanswered_release_earns_zero_and_is_graded(graded_course, assignment):
     assert any("is not written yet" in text for text in texts.values())
 
 
+@GRADES_A_CLASS
 @pytest.mark.slow
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_built_submissions_lose_exactly_their_points_and_feedback_names_the_mistake(graded_course, assignment):
@@ -615,6 +696,7 @@ def test_built_submissions_lose_exactly_their_points_and_feedback_names_the_mist
                 assert phrase in shown, (submission.student, phrase)
 
 
+@GRADES_A_CLASS
 @pytest.mark.slow
 def test_export_lists_every_submission_with_its_score(graded_course):
     course, table, timings = graded_course
@@ -629,6 +711,41 @@ def test_export_lists_every_submission_with_its_score(graded_course):
     print("autograde seconds per notebook:", {a: round(t, 1) for a, t in timings.items()})
 
 
+@GRADES_A_CLASS
+@pytest.mark.slow
+def test_stock_autograde_is_quiet_about_submissions_that_kept_their_locked_cells(graded_course):
+    """Every built submission edits answer cells only: stock autograde warns about nothing
+    (no false checksum alarm for test cells released without hidden tests, no kernel
+    "running over TCP without encryption", no SQLAlchemy noise)."""
+    course, _, _ = graded_course
+    log = (course / "autograde.log").read_text()
+    for noise in ("checksum", "without encryption", "SAWarning", "WARNING"):
+        assert noise not in log, [line for line in log.splitlines() if noise in line][:5]
+
+
+@pytest.mark.slow
+def test_stock_autograde_still_warns_about_a_real_edit_of_a_test_cell(tmp_path):
+    assignment = "rnn_forward"
+    shutil.copy(ROOT / "nbgrader_config.py", tmp_path)
+    for folder in ("solutions", "exercises"):
+        shutil.copytree(ROOT / folder / assignment, tmp_path / folder / assignment)
+    release = nbformat.read(tmp_path / "exercises" / assignment / f"{assignment}.ipynb", as_version=4)
+    edited = copy.deepcopy(release)
+    for cell in edited.cells:
+        if cell.metadata.nbgrader.get("grade_id") == "test_rnn_forward_hidden":
+            cell.source += "\nassert True  # a student's edit"
+    for student, notebook in (("untouched", release), ("edited", edited)):
+        folder = tmp_path / "submitted" / student / assignment
+        folder.mkdir(parents=True)
+        nbformat.write(notebook, folder / f"{assignment}.ipynb")
+    nbgrader(tmp_path, "generate_assignment", assignment, "--force")
+    log = nbgrader(tmp_path, "autograde", assignment)
+    warned = [line for line in log.splitlines() if "checksum" in line]
+    assert len(warned) == 1 and "test_rnn_forward_hidden" in warned[0], warned
+    assert "without encryption" not in log
+
+
+@GRADES_A_CLASS
 @pytest.mark.slow
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_plain_generate_feedback_hides_the_hidden_tests(graded_course, assignment):
@@ -638,3 +755,227 @@ def test_plain_generate_feedback_hides_the_hidden_tests(graded_course, assignmen
     graded = (course / "autograded" / "solution" / assignment / f"{assignment}.ipynb").read_text(encoding="utf-8")
     assert "hidden=True" in graded, "the autograded notebook should hold the hidden tests"
     assert "hidden=True" not in feedback_text(course, assignment, "solution")
+
+
+# --- the hardened command on built submissions: reports that say why, decisions that hold ------
+
+
+def grading_command(course, *args):
+    """Run ``python -m rnnlab.grading <args>`` in ``course``; return the finished process."""
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    return subprocess.run([sys.executable, "-m", "rnnlab.grading", *args], cwd=course, env=env,
+                          capture_output=True, text=True, timeout=1500)
+
+
+@pytest.fixture(scope="module")
+def lstm_class(tmp_path_factory):
+    """lstm_cell's built submissions (and the solution and a blank) graded by the hardened command."""
+    assignment = "lstm_cell"
+    course = tmp_path_factory.mktemp("lstm-class")
+    shutil.copy(ROOT / "nbgrader_config.py", course)
+    for folder in ("solutions", "exercises"):
+        shutil.copytree(ROOT / folder / assignment, course / folder / assignment)
+    release = nbformat.read(course / "exercises" / assignment / f"{assignment}.ipynb", as_version=4)
+    source = nbformat.read(course / "solutions" / assignment / f"{assignment}.ipynb", as_version=4)
+    listed = all_submissions()[assignment]
+    for submission in listed:
+        folder = course / "submitted" / submission.student / assignment
+        folder.mkdir(parents=True)
+        nbformat.write(answered(release, source, submission), folder / f"{assignment}.ipynb")
+    done = grading_command(course, "autograde", assignment)
+    assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+    return course, listed, done
+
+
+def report_rows(course, suffix):
+    with open(course / "autograded" / f"grading-report-lstm_cell{suffix}", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+@GRADES_A_CLASS
+@pytest.mark.slow
+def test_class_summary_counts_each_named_mistake_once_per_student(lstm_class):
+    course, listed, done = lstm_class
+    from exercise_mistakes import lstm_cell as built
+
+    summary = {row["mistake"]: row["student_ids"].split() for row in report_rows(course, "-mistakes.csv")}
+    for submission in listed:
+        phrases = {p for p in submission.fails.values() if p}
+        for phrase in phrases:
+            (mistake,) = [m for m in summary if phrase in m]
+            assert submission.student in summary[mistake], (submission.student, summary)
+    # Every student the summary names has exactly the mistakes built into their submission.
+    named = {s for who in summary.values() for s in who}
+    assert named == {s.student for s in built.SUBMISSIONS if any(s.fails.values())}
+    assert "Mistakes named by the checks" in done.stdout and "you read them as i, f, o, g" in done.stdout
+
+
+@GRADES_A_CLASS
+@pytest.mark.slow
+def test_report_gives_each_cell_its_score_reason_and_mistake(lstm_class):
+    course, listed, _ = lstm_class
+    cells = {(r["student"], r["cell"]): r for r in report_rows(course, "-cells.csv")}
+    order = cells[("gate_order_ifog", "test_lstm_cell")]
+    assert order["score"] == "0" and order["by"] == "autograder"
+    assert order["reason"].startswith("lstm_cell is wrong on the inputs B = 3")
+    assert "you read them as i, f, o, g" in order["mistakes"]
+    loop = cells[("gate_order_ifog", "test_lstm_forward")]
+    assert loop["from_earlier_function"] == "yes" and "you read them as i, f, o, g" in loop["mistakes"]
+    assert cells[("solution", "test_lstm_forward")]["score"] == "2"
+    rows = {r["student"]: r for r in report_rows(course, ".csv")}
+    assert rows["gate_order_ifog"]["test_lstm_cell"] == "0" and rows["solution"]["test_lstm_cell"] == "3"
+    assert "you read them as i, f, o, g" in rows["gate_order_ifog"]["mistakes"]
+
+
+@GRADES_A_CLASS
+@pytest.mark.slow
+def test_a_rerun_keeps_the_instructors_score_unless_forced(lstm_class):
+    from nbgrader.api import Gradebook
+
+    course, _, _ = lstm_class
+    student, cell = "sigmoid_on_cell", "test_lstm_cell"
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:  # what the formgrader's score box does
+        grade = gb.find_grade(cell, "lstm_cell", "lstm_cell", student)
+        grade.manual_score = 2.0
+        grade.needs_manual_grade = False
+        gb.db.commit()
+    again = grading_command(course, "autograde", "lstm_cell", "--student", student)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert f"instructor's score kept: {cell}" in again.stdout
+    assert scores(course, "lstm_cell", student)[cell] == (2.0, 3.0)
+    row = {(r["student"], r["cell"]): r for r in report_rows(course, "-cells.csv")}[(student, cell)]
+    assert (row["score"], row["by"]) == ("2", "instructor")
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        assert not gb.find_grade(cell, "lstm_cell", "lstm_cell", student).needs_manual_grade
+
+    forced = grading_command(course, "autograde", "lstm_cell", "--student", student, "--force")
+    assert forced.returncode == 0, forced.stderr[-3000:]
+    assert scores(course, "lstm_cell", student)[cell] == (0.0, 3.0)
+    assert "instructor's score kept" not in forced.stdout
+
+
+@GRADES_A_CLASS
+@pytest.mark.slow
+def test_feedback_command_lists_students_warns_about_waiting_ones_and_zips_by_id(lstm_class):
+    from nbgrader.api import Gradebook
+
+    course, listed, _ = lstm_class
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        gb.find_submission_notebook("lstm_cell", "lstm_cell", "blank").flagged = True
+        gb.db.commit()
+    done = grading_command(course, "feedback", "lstm_cell", "--zip")
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = done.stdout.splitlines()
+    for submission in listed:
+        (line,) = [l for l in lines if l.startswith(submission.student + " ")]
+        assert f"feedback/{submission.student}/lstm_cell/lstm_cell.html" in line
+    assert any(l.startswith("WARNING: ") and "wait for an instructor" in l for l in lines)
+    assert "  blank: lstm_cell flagged for review" in lines
+    assert "[GenerateFeedbackApp | WARNING]" not in done.stderr, done.stderr
+    import zipfile
+    with zipfile.ZipFile(course / "feedback" / "lstm_cell-feedback.zip") as archive:
+        assert sorted(archive.namelist()) == sorted(f"{s.student}.html" for s in listed)
+        page = archive.read("gate_order_ifog.html").decode()
+    assert "you read them as i, f, o, g" in page and "white-space: pre-wrap" in page
+    assert "hidden=True" not in page and "For the instructor" not in page
+
+
+def test_report_reads_why_each_test_failed_and_puts_flags_where_the_formgrader_shows_them(tmp_path):
+    """report.decide on a job's result: per-cell reasons and named mistakes from the autograded
+    notebook's error outputs, and each flag as a comment on the answer cell above its test."""
+    from rnnlab.grading import report
+    from rnnlab.grading.feedback import FOR_INSTRUCTOR
+
+    def test_cell(grade_id, error=None):
+        cell = nbformat.v4.new_code_cell("check(f)", metadata={"nbgrader": {"grade": True, "grade_id": grade_id,
+                                                                            "solution": False, "points": 2}})
+        if error:
+            cell.outputs = [nbformat.v4.new_output("error", ename="CheckFailed", evalue=error, traceback=[])]
+        return cell
+
+    answer = lambda grade_id: nbformat.v4.new_code_cell(  # noqa: E731
+        "def f(): ...", metadata={"nbgrader": {"solution": True, "grade_id": grade_id}})
+    notebook = nbformat.v4.new_notebook(cells=[
+        answer("lstm_cell"), test_cell("test_cell", "lstm_cell is wrong on the inputs B = 3\n  h_t differs\n"
+                                                    "The mistake: gate blocks taken in the wrong order: i, f, o, g"),
+        answer("lstm_forward"), test_cell("test_forward", "lstm_forward is wrong on the inputs B = 3\n"
+                                                          "The loop itself is right: lstm_forward returns ...\n"
+                                                          "The mistake: gate blocks taken in the wrong order: i, f, o, g"),
+        test_cell("test_other")])
+    nbformat.write(notebook, tmp_path / "nb.ipynb")
+    result = {"student": "s", "status": "ok", "findings": [], "seconds": 1.0, "autograded": str(tmp_path),
+              "notebooks": {"nb": {"scores": {"test_cell": [0.0, 2.0], "test_forward": [0.0, 2.0],
+                                              "test_other": [2.0, 2.0]},
+                                   "outside": {"test_other": ["fail", "AssertionError: patched"]},
+                                   "comments": {"lstm_cell": None, "lstm_forward": None}}}}
+    outcome = report.decide(result, max_score=6.0)
+    cells = outcome.graded["nb"]
+    assert cells["test_cell"].reason == "lstm_cell is wrong on the inputs B = 3"
+    assert cells["test_cell"].mistakes == ["gate blocks taken in the wrong order: i, f, o, g"]
+    assert cells["test_forward"].from_earlier and not cells["test_cell"].from_earlier
+    assert cells["test_other"].reason == "AssertionError: patched"  # disputed: the outside check's reason
+    assert outcome.status == "flagged"
+    comment = outcome.comments["nb"]["lstm_forward"]  # test_other sits below the lstm_forward answer
+    assert comment.startswith(FOR_INSTRUCTOR) and "test_other" in comment
+    assert outcome.comments["nb"]["lstm_cell"] is None
+    assert report.class_summary([outcome]) == [("gate blocks taken in the wrong order: i, f, o, g", ["s"])]
+    assert "  1  gate blocks taken in the wrong order: i, f, o, g: s" in report.table([outcome])
+
+
+def test_feedback_keeps_the_checks_message_and_drops_hidden_tests_and_notes_to_the_instructor():
+    from rnnlab.grading.feedback import FOR_INSTRUCTOR, NOTE, HideHiddenTests, ReadableFeedback
+
+    hide = HideHiddenTests()
+    answer = nbformat.v4.new_code_cell("def f(): ...", metadata={"nbgrader": {
+        "solution": True, "grade_id": "f", "comment": f"No response.\n{FOR_INSTRUCTOR}flagged for review: ..."}})
+    hide.preprocess_cell(answer, {}, 0)
+    assert answer.metadata.nbgrader.comment == "No response."
+    test = nbformat.v4.new_code_cell("check(f)\n### BEGIN HIDDEN TESTS\ncheck(f, hidden=True)\n### END HIDDEN TESTS",
+                                     metadata={"nbgrader": {"grade": True, "grade_id": "t", "solution": False}})
+    test.outputs = [nbformat.v4.new_output("error", ename="CheckFailed", evalue="f is wrong\nThe mistake: m",
+                                           traceback=["\x1b[1mf is wrong\x1b[0m", "The mistake: m"]),
+                    nbformat.v4.new_output("display_data", data={"image/png": "iVBORw0KGgo="})]
+    hide.preprocess_cell(test, {}, 1)
+    assert "hidden=True" not in test.source and test.source.endswith(NOTE)
+    assert test.outputs[0].traceback == ["f is wrong", "The mistake: m"]
+    _, resources = ReadableFeedback().preprocess(nbformat.v4.new_notebook(cells=[test]), {})
+    assert "pre-wrap" in resources["inlining"]["css"][-1] and test.outputs[1].metadata["alt"]
+
+
+@pytest.mark.slow
+def test_feedback_released_through_nbgraders_exchange_reaches_the_student(tmp_path):
+    """With an exchange (here a scratch folder), the stock path works with the course's feedback:
+    the student submits, the instructor collects, grades, writes feedback with
+    ``python -m rnnlab.grading feedback`` and releases it (what the formgrader's Release
+    Feedback runs), and the student fetches it: the page with the check's message, no hidden test."""
+    assignment, student = "rnn_forward", "ada"
+    course, home, exchange = tmp_path / "course", tmp_path / "home", tmp_path / "exchange"
+    for folder in (course, home, exchange):
+        folder.mkdir()
+    exchange.chmod(0o777)
+    shutil.copy(ROOT / "nbgrader_config.py", course)
+    with open(course / "nbgrader_config.py", "a") as config:
+        config.write(f"\nc.Exchange.root = {str(exchange)!r}\n")
+    for folder in ("solutions", "exercises"):
+        shutil.copytree(ROOT / folder / assignment, course / folder / assignment)
+    release = nbformat.read(course / "exercises" / assignment / f"{assignment}.ipynb", as_version=4)
+    source = nbformat.read(course / "solutions" / assignment / f"{assignment}.ipynb", as_version=4)
+    from exercise_mistakes import rnn_forward as built
+    (mistaken,) = [s for s in built.SUBMISSIONS if s.student == "sigmoid_for_tanh"]
+    (home / assignment).mkdir()
+    nbformat.write(answered(release, source, mistaken), home / assignment / f"{assignment}.ipynb")
+    as_student = ["--course=rnnlab", f"--Exchange.root={exchange}", f"--student={student}"]
+    nbgrader(course, "generate_assignment", assignment, "--force")
+    nbgrader(course, "release_assignment", assignment, "--force")
+    nbgrader(home, "submit", assignment, *as_student)
+    nbgrader(course, "collect", assignment)
+    assert (course / "submitted" / student / assignment / "submission_secret.txt").is_file()
+    done = grading_command(course, "autograde", assignment)
+    assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+    done = grading_command(course, "feedback", assignment)
+    assert done.returncode == 0 and "exchange" not in done.stdout, done.stdout + done.stderr[-3000:]
+    nbgrader(course, "release_feedback", assignment)
+    nbgrader(home, "fetch_feedback", assignment, *as_student)
+    (fetched,) = (home / assignment / "feedback").glob("*/*.html")
+    page = html.unescape(re.sub(r"<[^>]+>", "", fetched.read_text(encoding="utf-8")))
+    assert "The mistake: you used the sigmoid where tanh belongs" in page and "hidden=True" not in page

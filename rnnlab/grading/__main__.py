@@ -6,7 +6,10 @@ the outside check, then prints the report (also written as CSV and JSON). Exit s
 0 when every submission was graded (flagged ones included: their score stands), 1 when
 some could not be graded, 2 for a usage or set-up error.
 
-``feedback`` writes nbgrader's HTML feedback without the hidden tests.
+Scores an instructor typed in the formgrader hold when a submission is graded again;
+``--force`` clears them. ``feedback`` writes nbgrader's HTML feedback without the hidden
+tests, prints one line per student and warns about submissions that still wait for an
+instructor; ``--zip`` collects the files in one zip named by student id.
 """
 
 from __future__ import annotations
@@ -32,12 +35,16 @@ def _parser() -> argparse.ArgumentParser:
     grade.add_argument("--memory", type=int, default=None, help="MiB of address space per student process (default 3072)")
     grade.add_argument("--no-sandbox", action="store_true", help="run without bubblewrap even where it exists")
     grade.add_argument("--keep-scratch", action="store_true", help="keep each job's scratch folder and logs")
+    grade.add_argument("--force", action="store_true",
+                       help="clear the scores instructors typed in the formgrader (kept otherwise)")
     grade.add_argument("--report", default=None,
                        help="report path without extension (default: <autograded>/grading-report-<assignment>)")
     feedback = commands.add_parser("feedback", help="nbgrader feedback without hidden tests")
     feedback.add_argument("assignment")
     feedback.add_argument("--course", default=".")
     feedback.add_argument("--student", action="append")
+    feedback.add_argument("--zip", action="store_true",
+                          help="also write feedback/<assignment>-feedback.zip: one HTML file per student id")
     return parser
 
 
@@ -50,7 +57,7 @@ def _autograde(args) -> int:
     runner = Runner(args.course, args.assignment, students=args.student, jobs=args.jobs,
                     timeout=args.timeout or DEFAULT_TIMEOUT, cell_timeout=args.cell_timeout, limits=limits,
                     use_bwrap=False if args.no_sandbox else None, keep_scratch=args.keep_scratch,
-                    log=lambda line: print(line, file=sys.stderr, flush=True))
+                    log=lambda line: print(line, file=sys.stderr, flush=True), force=args.force)
     outcomes = runner.run()
     warning = None if runner.sandbox.isolated else missing_warning()
     print(report.table(outcomes, warning, runner.notes))
@@ -60,14 +67,23 @@ def _autograde(args) -> int:
     return EXIT_ALL_GRADED if all(o.status != "failed" for o in outcomes) else EXIT_NOT_ALL_GRADED
 
 
+def _feedback(args) -> int:
+    from . import feedback
+
+    status = feedback.generate(args.course, args.assignment, args.student)
+    handed = feedback.handed(args.course, args.assignment, args.student)
+    print(feedback.summary(args.course, handed))
+    if args.zip:
+        print(f"feedback for hand-back written to {feedback.collect_zip(args.course, args.assignment, handed)}")
+    return EXIT_ALL_GRADED if status == 0 else EXIT_NOT_ALL_GRADED
+
+
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "autograde":
             return _autograde(args)
-        from .feedback import generate
-
-        return EXIT_ALL_GRADED if generate(args.course, args.assignment, args.student) == 0 else EXIT_NOT_ALL_GRADED
+        return _feedback(args)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -3,10 +3,12 @@
 Each ``check_<function>(answer, hidden=False)`` runs the student's function on seeded
 cases (:mod:`rnnlab.grading.cases`), compares it with ``torch.nn``
 (:mod:`rnnlab.grading.oracles`) and returns None, printing one line, when it agrees.
-Otherwise it raises ``AssertionError`` with a message that says on which inputs the
-answer went wrong, which outputs are right and which are not, and, when the answer
-equals what a usual mistake computes on the same inputs (:mod:`rnnlab.grading.mistakes`),
-which mistake that is and how to fix it.
+Otherwise it raises :class:`~rnnlab.grading.running.CheckFailed`, whose message is all
+the student sees: what is wrong and on which inputs, the expected values against the
+answer's, and, when the answer equals what a usual mistake computes on the same inputs
+(:mod:`rnnlab.grading.mistakes`), which mistake that is and how to fix it. A sequence
+check given the student's cell function (``cell=``) also says when the loop itself is
+right and the error comes from the cell, whose own test already counts it.
 
 Any correct answer passes: numpy or torch inside, float32 or float64, a loop or
 vectorised code. The student's function runs with warnings and stderr silenced, because
@@ -25,13 +27,13 @@ import torch
 from . import mistakes as M
 from . import oracles
 from .cases import cases
-from .running import call_quietly, explain_exception, run_answer
+from .running import FROM_EARLIER, CheckFailed, call_quietly, explain_exception, hidden_inputs, named, run_answer
 
 RTOL = 1e-4   # loose enough for float32 arithmetic, far tighter than any mistake
 ATOL = 1e-5   # times max(1, largest expected magnitude)
 
 
-class Wrong(AssertionError):
+class Wrong(CheckFailed):
     """An answer's output cannot be read (wrong type, structure or shape)."""
 
 
@@ -160,6 +162,7 @@ class Spec:
     mistakes: Callable
     outputs: Callable
     sequence: bool = False
+    cell: "Spec | None" = None   # for a sequence function: the spec of the cell it loops over
 
 
 def _student_args(args, case, tensors):
@@ -184,8 +187,12 @@ def _matching_mistake(spec, arrays, got, expected, graded):
     return None
 
 
-def _verdict(spec, case, arrays, got, expected, graded):
-    """None when the graded outputs agree, otherwise the message explaining what is wrong."""
+def _verdict(spec, case, arrays, got, expected, graded, cause=None):
+    """None when the graded outputs agree, otherwise the message explaining what is wrong.
+
+    ``cause()``, when given, may return the lines that explain values which differ (the
+    student's own cell, for a sequence answer); otherwise the usual mistakes are tried.
+    """
     for key in graded:
         if got[key].shape != expected[key].shape:
             return (f"{spec.name} returned {key} of shape {got[key].shape}; expected {expected[key].shape} "
@@ -202,9 +209,12 @@ def _verdict(spec, case, arrays, got, expected, graded):
     right = [k for k in graded if k not in wrong]
     if right:
         lines.append(f"  {', '.join(right)} {'is' if len(right) == 1 else 'are'} right.")
-    mistake = _matching_mistake(spec, arrays, got, expected, graded)
-    if mistake is not None:
-        lines.append(f"Your output is exactly what this mistake gives: {mistake.message}")
+    explained = cause() if cause else None
+    mistake = None if explained else _matching_mistake(spec, arrays, got, expected, graded)
+    if explained:
+        lines += explained
+    elif mistake is not None:
+        lines.append(named(mistake.message))
     else:
         scaled = _scale_hint({k: got[k] for k in graded}, {k: expected[k] for k in graded})
         lines.append(scaled or "It matches none of the usual mistakes the tests know; "
@@ -212,14 +222,51 @@ def _verdict(spec, case, arrays, got, expected, graded):
     return "\n".join(lines)
 
 
-def run_check(spec, answer, hidden=False, graded=None, what=None):
+def _stacked(states):
+    """The states a loop recorded, stacked over time into the outputs' arrays."""
+    if isinstance(states[0], (tuple, list)):
+        return tuple(np.stack([as_array(s[k], "the state") for s in states]) for k in range(len(states[0])))
+    return np.stack([as_array(s, "the state") for s in states])
+
+
+def _cell_lines(spec, cell, case, arrays, args, got, graded):
+    """When a sequence answer is a correct loop over the student's own wrong cell: the lines saying so.
+
+    The student's ``cell`` is run step by step by a correct loop on the same inputs; if
+    that gives exactly the sequence answer's (wrong) outputs, the loop is right and the
+    error is the cell's. None otherwise (a cell that raises or returns something
+    unreadable, or a loop that differs).
+    """
+    inner = spec.cell
+    xs, state, *weights = _student_args(args, case, spec.tensors)
+    try:
+        states = []
+        for x in xs:
+            state = run_answer(cell, inner.name, inner.arg_names, (x, state, *weights), case.describe())
+            states.append(state)
+        looped = spec.outputs(_stacked(states))
+        if not all(close(looped[k], got[k]) for k in graded):
+            return None
+        cell_args = _student_args(inner.arguments(arrays), case, inner.tensors)
+        cell_got = inner.outputs(run_answer(cell, inner.name, inner.arg_names, cell_args, case.describe()))
+    except CheckFailed:
+        return None
+    cell_expected = inner.outputs(inner.reference(arrays))
+    mistake = _matching_mistake(inner, arrays, cell_got, cell_expected, list(cell_expected))
+    return [f"{FROM_EARLIER}{spec.name} returns exactly what your {inner.name} gives, step by step.",
+            f"The error comes from {inner.name}, which its own test above already counts."
+            + ("" if mistake else f" That test says what is wrong with {inner.name}."),
+            *([named(mistake.message)] if mistake else [])]
+
+
+def run_check(spec, answer, hidden=False, graded=None, what=None, cell=None):
     """Check ``answer`` against ``spec`` on the visible (and hidden) cases; print a line when right.
 
-    ``graded`` names the outputs this check grades (all by default), ``what`` says them in words.
+    ``graded`` names the outputs this check grades (all by default), ``what`` says them in
+    words; ``cell`` is the student's cell function that a sequence answer loops over.
     """
-    __tracebackhide__ = True  # IPython leaves this frame out of the student's traceback
     if not callable(answer):
-        raise AssertionError(f"{spec.name} must be a function; it is {type(answer).__name__}")
+        raise CheckFailed(f"{spec.name} must be a function; it is {type(answer).__name__}")
     chosen = cases(hidden)
     for case in chosen:
         arrays = case.draw(spec.gates)
@@ -231,10 +278,13 @@ def run_check(spec, answer, hidden=False, graded=None, what=None):
         try:
             got = spec.outputs(result)
         except Wrong as exc:
-            raise AssertionError(f"{spec.name}: {exc} (inputs {case.describe(spec.sequence)})") from None
-        message = _verdict(spec, case, arrays, got, expected, graded_keys)
+            raise CheckFailed(f"{spec.name}: {exc} (inputs {case.describe(spec.sequence)})") from None
+        cause = None
+        if callable(cell) and spec.cell is not None:
+            cause = lambda: _cell_lines(spec, cell, case, arrays, args, got, graded_keys)  # noqa: E731
+        message = _verdict(spec, case, arrays, got, expected, graded_keys, cause)
         if message:
-            raise AssertionError(message)
+            raise CheckFailed(message)
     print(f"OK: {spec.name}{f' ({what})' if what else ''} agrees with {spec.oracle} on {len(chosen)} cases"
           f"{', the hidden ones included' if hidden else ''}.")
 
@@ -270,7 +320,7 @@ RNN_FORWARD = Spec(
     reference=oracles.rnn_forward,
     variant=lambda a, m: _sequence_variant(M.rnn_cell)(a, m, lambda a: a["h"]),
     mistakes=lambda: M.sequence_mistakes(M.RNN_CELL_MISTAKES),
-    outputs=single("hs"), sequence=True,
+    outputs=single("hs"), sequence=True, cell=RNN_CELL,
 )
 
 GRU_CELL = Spec(
@@ -288,7 +338,7 @@ GRU_FORWARD = Spec(
     reference=oracles.gru_forward,
     variant=lambda a, m: _sequence_variant(M.gru_cell)(a, m, lambda a: a["h"]),
     mistakes=lambda: M.sequence_mistakes(M.GRU_CELL_MISTAKES),
-    outputs=single("hs"), sequence=True,
+    outputs=single("hs"), sequence=True, cell=GRU_CELL,
 )
 
 LSTM_CELL = Spec(
@@ -306,7 +356,7 @@ LSTM_FORWARD = Spec(
     reference=oracles.lstm_forward,
     variant=lambda a, m: _sequence_variant(M.lstm_cell)(a, m, lambda a: (a["h"], a["c"])),
     mistakes=lambda: M.sequence_mistakes(M.LSTM_CELL_MISTAKES),
-    outputs=pair("hs", "cs"), sequence=True,
+    outputs=pair("hs", "cs"), sequence=True, cell=LSTM_CELL,
 )
 
 RNN_BPTT = Spec(
@@ -322,49 +372,50 @@ RNN_BPTT = Spec(
 
 def check_rnn_cell(rnn_cell, hidden=False):
     """``rnn_cell(x, h, weight_ih, weight_hh, bias_ih, bias_hh)`` against ``torch.nn.RNNCell``."""
-    __tracebackhide__ = True  # IPython leaves this frame out of the student's traceback
     run_check(RNN_CELL, rnn_cell, hidden)
 
 
-def check_rnn_forward(rnn_forward, hidden=False):
-    """``rnn_forward(xs, h0, ...)`` returning (T, B, H) against ``torch.nn.RNN``."""
-    __tracebackhide__ = True  # IPython leaves this frame out of the student's traceback
-    run_check(RNN_FORWARD, rnn_forward, hidden)
+def check_rnn_forward(rnn_forward, hidden=False, cell=None):
+    """``rnn_forward(xs, h0, ...)`` returning (T, B, H) against ``torch.nn.RNN``.
+
+    ``cell``, the student's ``rnn_cell``, lets a failure say whether the loop or the cell is wrong.
+    """
+    run_check(RNN_FORWARD, rnn_forward, hidden, cell=cell)
 
 
 def check_gru_cell(gru_cell, hidden=False):
     """``gru_cell(x, h, ...)`` (torch tensors in) against ``torch.nn.GRUCell``."""
-    __tracebackhide__ = True  # IPython leaves this frame out of the student's traceback
     run_check(GRU_CELL, gru_cell, hidden)
 
 
-def check_gru_forward(gru_forward, hidden=False):
-    """``gru_forward(xs, h0, ...)`` returning (T, B, H) against ``torch.nn.GRU``."""
-    __tracebackhide__ = True  # IPython leaves this frame out of the student's traceback
-    run_check(GRU_FORWARD, gru_forward, hidden)
+def check_gru_forward(gru_forward, hidden=False, cell=None):
+    """``gru_forward(xs, h0, ...)`` returning (T, B, H) against ``torch.nn.GRU``.
+
+    ``cell``, the student's ``gru_cell``, lets a failure say whether the loop or the cell is wrong.
+    """
+    run_check(GRU_FORWARD, gru_forward, hidden, cell=cell)
 
 
 def check_lstm_cell(lstm_cell, hidden=False):
     """``lstm_cell(x, (h, c), ...)`` returning ``(h_t, c_t)`` against ``torch.nn.LSTMCell``."""
-    __tracebackhide__ = True  # IPython leaves this frame out of the student's traceback
     run_check(LSTM_CELL, lstm_cell, hidden)
 
 
-def check_lstm_forward(lstm_forward, hidden=False):
-    """``lstm_forward(xs, (h0, c0), ...)`` returning ``(hs, cs)`` against ``torch.nn.LSTM``/``LSTMCell``."""
-    __tracebackhide__ = True  # IPython leaves this frame out of the student's traceback
-    run_check(LSTM_FORWARD, lstm_forward, hidden)
+def check_lstm_forward(lstm_forward, hidden=False, cell=None):
+    """``lstm_forward(xs, (h0, c0), ...)`` returning ``(hs, cs)`` against ``torch.nn.LSTM``/``LSTMCell``.
+
+    ``cell``, the student's ``lstm_cell``, lets a failure say whether the loop or the cell is wrong.
+    """
+    run_check(LSTM_FORWARD, lstm_forward, hidden, cell=cell)
 
 
 def check_rnn_bptt_norms(rnn_bptt, hidden=False):
     """The ``norms`` that ``rnn_bptt`` returns: ‖∂L/∂h_t‖ per step, against autograd."""
-    __tracebackhide__ = True  # IPython leaves this frame out of the student's traceback
     run_check(RNN_BPTT, rnn_bptt, hidden, graded=("norms",), what="the norms")
 
 
 def check_rnn_bptt_gradients(rnn_bptt, hidden=False):
     """The four weight gradients that ``rnn_bptt`` returns, against autograd."""
-    __tracebackhide__ = True  # IPython leaves this frame out of the student's traceback
     run_check(RNN_BPTT, rnn_bptt, hidden, graded=tuple(f"grads['{k}']" for k in _GRAD_NAMES),
               what="the four gradients")
 
@@ -379,19 +430,18 @@ def check_whole_numbers(name, answer, argument_lists, expected, mistakes, explai
     wrong on one call. The mistake named is one that agrees with *every* answer given, so
     that two mistakes which coincide on one call are told apart by the others.
     """
-    __tracebackhide__ = True  # IPython leaves this frame out of the student's traceback
     answers = []
     for args in argument_lists:
         call = f"{name}{tuple(args)!r}"
         try:
             got = call_quietly(answer, args)
         except Exception as exc:  # a student's error of any kind becomes a message
-            raise AssertionError(explain_exception(name, exc, call)) from None
+            raise CheckFailed(explain_exception(name, exc, call)) from None
         if isinstance(got, torch.Tensor) and got.numel() == 1:
             got = got.item()
         whole = isinstance(got, (int, np.integer)) or (isinstance(got, (float, np.floating)) and float(got).is_integer())
         if isinstance(got, bool) or not whole:
-            raise AssertionError(f"{call} returned {got!r}; expected a whole number")
+            raise CheckFailed(f"{call} returned {got!r}; expected a whole number")
         answers.append(int(got))
     wrong = [(args, got) for args, got in zip(argument_lists, answers) if got != expected(*args)]
     if not wrong:
@@ -401,20 +451,18 @@ def check_whole_numbers(name, answer, argument_lists, expected, mistakes, explai
     matching = [(text, predict) for text, predict in mistakes if predict(*args) == got]
     consistent = [text for text, predict in matching
                   if all(predict(*a) == g for a, g in zip(argument_lists, answers))]
-    named = consistent or [text for text, _ in matching]
-    if named:
-        message += f"\nYour answer is exactly what this mistake gives: {named[0]}"
-    raise AssertionError(message)
+    names = consistent or [text for text, _ in matching]
+    if names:
+        message += "\n" + named(names[0])
+    raise CheckFailed(message)
 
 
 _COUNT_VISIBLE = ((3, 5, 1), (4, 4, 2))
-_COUNT_HIDDEN = ((1, 1, 1), (7, 3, 3), (10, 20, 4))
 
 
 def check_rnn_parameter_count(rnn_parameter_count, hidden=False):
     """``rnn_parameter_count(input_size, hidden_size, num_layers)`` against ``torch.nn.RNN``."""
-    __tracebackhide__ = True  # IPython leaves this frame out of the student's traceback
-    sizes = _COUNT_VISIBLE + (_COUNT_HIDDEN if hidden else ())
+    sizes = _COUNT_VISIBLE + (hidden_inputs("PARAMETER_COUNTS") if hidden else ())
     mistakes = [(m.message, lambda *a, m=m: M.rnn_parameter_count(*a, **m.flags)) for m in M.PARAMETER_COUNT_MISTAKES]
     check_whole_numbers(
         "rnn_parameter_count", rnn_parameter_count, sizes, oracles.rnn_parameter_count, mistakes,

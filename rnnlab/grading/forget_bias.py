@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .running import call_quietly, explain_exception
+from .running import CheckFailed, call_quietly, explain_exception, hidden_inputs, named
 
 GATES = ("input (i)", "forget (f)", "candidate (g)", "output (o)")
 ROWS = ("0:H", "H:2H", "2H:3H", "3H:4H")
@@ -20,10 +20,6 @@ ROWS = ("0:H", "H:2H", "2H:3H", "3H:4H")
 VISIBLE = (
     dict(input_size=3, hidden_size=4, num_layers=1, bidirectional=False, value=1.0, seed=1),
     dict(input_size=2, hidden_size=3, num_layers=2, bidirectional=False, value=2.0, seed=2),
-)
-HIDDEN = (
-    dict(input_size=5, hidden_size=2, num_layers=2, bidirectional=True, value=1.5, seed=3),
-    dict(input_size=4, hidden_size=5, num_layers=1, bidirectional=False, value=-0.5, seed=4),
 )
 
 
@@ -44,8 +40,13 @@ def _block(vector, k, hidden):
     return vector[k * hidden:(k + 1) * hidden]
 
 
+class _Unnamed(str):
+    """What is wrong, when it is none of the usual mistakes."""
+
+
 def _problem(config, lstm, before):
-    """None if the LSTM's parameters are right after the call, else what is wrong."""
+    """None if the LSTM's parameters are right after the call, else what is wrong: the usual
+    mistake it shows, or an :class:`_Unnamed` description."""
     hidden, value = config["hidden_size"], config["value"]
     for name, old in before.items():
         new = getattr(lstm, name, None)
@@ -89,24 +90,24 @@ def _problem(config, lstm, before):
                 return (f"only {name}[H:2H] was set ({where}): the forget gate adds b_if and b_hf, and "
                         f"{names[1 - k]}[H:2H] still holds its random initial values, so the sum is not {value}. "
                         f"Set {names[1 - k]}[H:2H] to 0.")
-        return (f"the forget gate's bias b_if + b_hf of {where} is {np.round(total.numpy(), 4).tolist()}, "
-                f"not {value} everywhere.")
+        return _Unnamed(f"the forget gate's bias b_if + b_hf of {where} is "
+                        f"{np.round(total.numpy(), 4).tolist()}, not {value} everywhere.")
     return None
 
 
 def check_set_forget_gate_bias(set_forget_gate_bias, hidden=False):
     """After ``set_forget_gate_bias(lstm, value)``, ``b_if + b_hf = value`` everywhere and nothing else changed."""
-    __tracebackhide__ = True  # IPython leaves this frame out of the student's traceback
-    configs = VISIBLE + (HIDDEN if hidden else ())
+    configs = VISIBLE + (hidden_inputs("FORGET_BIAS_LSTMS") if hidden else ())
     for config in configs:
         lstm = _build(config)
         before = {name: p.detach().clone() for name, p in lstm.named_parameters()}
         try:
             call_quietly(set_forget_gate_bias, (lstm, config["value"]))
         except Exception as exc:  # a student's error of any kind becomes a message
-            raise AssertionError(explain_exception("set_forget_gate_bias", exc, _describe(config))) from None
+            raise CheckFailed(explain_exception("set_forget_gate_bias", exc, _describe(config))) from None
         problem = _problem(config, lstm, before)
         if problem:
-            raise AssertionError(f"set_forget_gate_bias on {_describe(config)}: {problem}")
+            raise CheckFailed(f"set_forget_gate_bias is wrong on {_describe(config)}:\n"
+                              + (f"  {problem}" if isinstance(problem, _Unnamed) else named(problem)))
     print(f"OK: set_forget_gate_bias is right on {len(configs)} LSTMs"
           f"{', the hidden ones included' if hidden else ''}.")

@@ -9,13 +9,42 @@ Three outcomes, never mixed up:
 - **failed**: not graded, with the reason (timeout, dead kernel, not a notebook, wrong
   file name, tampered cells beyond repair, ...). No score is recorded: the gradebook
   entry has no autograde score and needs manual grading, never a silent 0.
+
+Each graded cell also says why it scored what it did (:class:`CellReport`): the first
+line of the failed check's message, the usual mistake the check named, whether the
+mistake was already counted in an earlier function, and whether the score is the
+autograder's or an instructor's (a score typed in the formgrader holds on a re-run,
+:mod:`rnnlab.grading.merge`). :func:`class_summary` counts each named mistake over the
+class. The report is printed, and written as ``<stem>.csv`` (a row per submission),
+``<stem>-cells.csv`` (a row per graded cell), ``<stem>-mistakes.csv`` (the class
+summary) and ``<stem>.json`` (everything).
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import re
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from .feedback import FOR_INSTRUCTOR
+from .running import FROM_EARLIER, NAMED_MISTAKE
+
+AUTOGRADER, INSTRUCTOR = "autograder", "instructor"
+
+
+@dataclass
+class CellReport:
+    """Why one graded cell scored what it did."""
+
+    max_score: float
+    by: str = AUTOGRADER           # who gave the score that stands: AUTOGRADER or INSTRUCTOR
+    reason: str = ""               # the first line of the failed check's message, or why it is disputed
+    mistakes: list = field(default_factory=list)   # usual mistakes the check named
+    from_earlier: bool = False     # the check said the mistake is an earlier function's, counted there
 
 
 @dataclass
@@ -32,6 +61,7 @@ class Outcome:
     late_penalty: dict = field(default_factory=dict)
     manual_points: float = 0.0   # points of cells that only an instructor can grade
     seconds: float = 0.0
+    graded: dict = field(default_factory=dict)   # notebook -> grade_id -> CellReport
 
 
 def _first_line(text: str) -> str:
@@ -79,7 +109,81 @@ def decide(result: dict, max_score: float) -> Outcome:
     outcome.score = max(total, 0.0)
     if flags:
         outcome.status, outcome.reasons = "flagged", flags
+    explain(outcome, result)
     return outcome
+
+
+def _message(output) -> str:
+    """What a failed cell said: a check's own message, or the exception's name and value."""
+    if output.get("ename") == "CheckFailed":
+        return output.get("evalue", "")
+    return f"{output.get('ename', 'Error')}: {output.get('evalue', '')}"
+
+
+def explain(outcome: Outcome, result: dict) -> None:
+    """Fill ``outcome.graded`` with why each cell scored what it did; note flags where the formgrader shows them.
+
+    Reads the failed test cells' messages from the job's autograded notebooks, and the
+    outside check's message for a cell it disputes. Each flag is also written as a
+    comment on the answer cell above the test it concerns (the formgrader shows
+    comments under answer cells only), starting with :data:`FOR_INSTRUCTOR`.
+    """
+    folder = result.get("autograded")
+    for name, cells in outcome.cells.items():
+        path = Path(folder) / f"{name}.ipynb" if folder else None
+        notebook = nbformat.read(str(path), as_version=4) if path and path.is_file() else nbformat.v4.new_notebook()
+        points = result["notebooks"][name]["scores"]  # grade_id -> [in-kernel score, max score]
+        answer_above, messages, answers = {}, {}, []
+        for cell in notebook.cells:
+            meta = cell.get("metadata", {}).get("nbgrader", {})
+            grade_id = meta.get("grade_id")
+            if meta.get("solution"):
+                answers.append(grade_id)
+            elif meta.get("grade") and grade_id:
+                answer_above[grade_id] = answers[-1] if answers else None
+                failed = [_message(o) for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+                if failed:
+                    messages[grade_id] = failed[-1]
+        report = outcome.graded.setdefault(name, {})
+        for grade_id, (score, review) in cells.items():
+            message = messages.get(grade_id, "")
+            outside = result["notebooks"][name].get("outside", {}).get(grade_id)
+            if review and outside and outside[0] != "pass" and not message:
+                message = outside[1]
+            lines = [line.strip() for line in message.splitlines()]
+            report[grade_id] = CellReport(
+                max_score=points[grade_id][1], reason=_first_line(message),
+                mistakes=[line[len(NAMED_MISTAKE):] for line in lines if line.startswith(NAMED_MISTAKE)],
+                from_earlier=any(line.startswith(FROM_EARLIER) for line in lines))
+        comments = outcome.comments.setdefault(name, {})
+        for flag in outcome.reasons:
+            concerned = [g for g in answer_above if re.search(rf"\b{re.escape(g)}\b", flag)]
+            if not concerned and not re.search(rf"\b{re.escape(name)}\b", flag):
+                continue  # about another notebook of the assignment
+            where = (answer_above[concerned[0]] if concerned else None) or (answers[0] if answers else None)
+            if where is not None:
+                note = f"{FOR_INSTRUCTOR}flagged for review: {flag}"
+                comments[where] = f"{comments[where]}\n{note}" if comments.get(where) else note
+
+
+def class_summary(outcomes) -> list[tuple[str, list[str]]]:
+    """Each usual mistake the checks named, with the students who made it, most frequent first.
+
+    A student counts once per mistake, however many tests named it (a cell's mistake is
+    named again by the test of the loop that calls the cell).
+    """
+    students = {}
+    for o in outcomes:
+        for cells in o.graded.values():
+            for cell in cells.values():
+                for mistake in cell.mistakes:
+                    students.setdefault(mistake, set()).add(o.student)
+    return sorted(((m, sorted(s)) for m, s in students.items()), key=lambda item: (-len(item[1]), item[0]))
+
+
+def _short(mistake: str) -> str:
+    """A mistake's first clause, for the printed summary (the CSV keeps the whole sentence)."""
+    return re.split(r"; |\. ", mistake, maxsplit=1)[0].rstrip(".")
 
 
 def table(outcomes, warning: str | None = None, notes=()) -> str:
@@ -91,23 +195,57 @@ def table(outcomes, warning: str | None = None, notes=()) -> str:
     for o in outcomes:
         score = f"{o.score:g} / {o.max_score:g}" if o.score is not None else f"— / {o.max_score:g}"
         manual = f"  (+ up to {o.manual_points:g} graded by hand)" if o.manual_points else ""
+        kept = [g for cells in o.graded.values() for g, cell in cells.items() if cell.by == INSTRUCTOR]
+        if kept:
+            manual += f"  (instructor's score kept: {', '.join(kept)})"
         lines.append(f"{o.student:<{width}}  {o.status:<8} {score:>13}  {o.seconds:7.1f}{manual}")
         lines += [f"{'':<{width}}    - {reason}" for reason in o.reasons]
     counts = {s: sum(o.status == s for o in outcomes) for s in ("graded", "flagged", "failed")}
     lines.append(f"{len(outcomes)} submissions: {counts['graded']} graded, {counts['flagged']} graded but "
                  f"flagged for review, {counts['failed']} NOT graded.")
+    summary = class_summary(outcomes)
+    if summary:
+        lines.append("Mistakes named by the checks (students who made each):")
+        lines += [f"  {len(who):>3}  {_short(mistake)}: {', '.join(who)}" for mistake, who in summary]
     return "\n".join(lines)
 
 
+def _cells(o):
+    return [(name, grade_id, cell, o.cells[name][grade_id][0]) for name, cells in o.graded.items()
+            for grade_id, cell in cells.items()]
+
+
 def write(outcomes, path_stem) -> list[str]:
-    """Write ``<stem>.csv`` (one row per submission) and ``<stem>.json`` (everything); return the paths."""
-    csv_path, json_path = f"{path_stem}.csv", f"{path_stem}.json"
-    with open(csv_path, "w", newline="") as handle:
+    """Write the report files (see the module's docstring); return their paths."""
+    paths = {kind: f"{path_stem}{kind}" for kind in (".csv", "-cells.csv", "-mistakes.csv", ".json")}
+    columns = sorted({(name, grade_id) for o in outcomes for name, grade_id, _, _ in _cells(o)})
+    several = len({name for name, _ in columns}) > 1
+    with open(paths[".csv"], "w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["student", "status", "score", "max_score", "reasons"])
+        writer.writerow(["student", "status", "score", "max_score"]
+                        + [f"{n}/{g}" if several else g for n, g in columns]
+                        + ["instructor_scored", "mistakes", "reasons"])
         for o in outcomes:
-            writer.writerow([o.student, o.status, "" if o.score is None else f"{o.score:g}", f"{o.max_score:g}",
-                             " | ".join(o.reasons)])
-    with open(json_path, "w") as handle:
+            scores = {(name, grade_id): score for name, grade_id, _, score in _cells(o)}
+            by_hand = [g for name, g, cell, _ in _cells(o) if cell.by == INSTRUCTOR]
+            mistakes = sorted({m for _, _, cell, _ in _cells(o) for m in cell.mistakes})
+            writer.writerow([o.student, o.status, "" if o.score is None else f"{o.score:g}", f"{o.max_score:g}"]
+                            + ["" if scores.get(c) is None else f"{scores[c]:g}" for c in columns]
+                            + [" ".join(by_hand), " | ".join(mistakes), " | ".join(o.reasons)])
+    with open(paths["-cells.csv"], "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["student", "notebook", "cell", "score", "max_score", "by", "reason", "mistakes",
+                         "from_earlier_function"])
+        for o in outcomes:
+            for name, grade_id, cell, score in _cells(o):
+                writer.writerow([o.student, name, grade_id, "" if score is None else f"{score:g}",
+                                 f"{cell.max_score:g}", cell.by if score is not None else "",
+                                 cell.reason, " | ".join(cell.mistakes), "yes" if cell.from_earlier else ""])
+    with open(paths["-mistakes.csv"], "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["mistake", "students", "student_ids"])
+        for mistake, who in class_summary(outcomes):
+            writer.writerow([mistake, len(who), " ".join(who)])
+    with open(paths[".json"], "w") as handle:
         json.dump([asdict(o) for o in outcomes], handle, indent=1)
-    return [csv_path, json_path]
+    return list(paths.values())

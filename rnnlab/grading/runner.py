@@ -131,11 +131,12 @@ class Runner:
     """Grades ``assignment`` of the course in ``root``; :meth:`run` returns the outcomes.
 
     After :meth:`run`, ``notes`` lists what the report should say about the whole run
-    (tests the outside check cannot judge).
+    (tests the outside check cannot judge). ``force`` clears instructors' manual scores
+    (:func:`rnnlab.grading.merge.record`); otherwise they hold.
     """
 
     def __init__(self, root, assignment, students=None, jobs=None, timeout=DEFAULT_TIMEOUT,
-                 cell_timeout=None, limits=None, use_bwrap=None, keep_scratch=False, log=print):
+                 cell_timeout=None, limits=None, use_bwrap=None, keep_scratch=False, log=print, force=False):
         self.course = Course(root)
         self.assignment = assignment
         self.students = students
@@ -147,6 +148,7 @@ class Runner:
         self.cell_timeout = float(cell_timeout or configured or DEFAULT_CELL_TIMEOUT)
         self.sandbox = Sandbox(limits or Limits(), use_bwrap)
         self.keep_scratch = keep_scratch
+        self.force = force
         self.log = log
         self.notes = []
 
@@ -244,7 +246,7 @@ class Runner:
     def _finish(self, job, result, gradebook) -> report.Outcome:
         outcome = report.decide(result, self.max_score)
         timestamp = self.course.coursedir.get_existing_timestamp(str(job.submitted))
-        merge.record(gradebook, self.assignment, outcome, job.notebooks, timestamp)
+        merge.record(gradebook, self.assignment, outcome, job.notebooks, timestamp, force=self.force)
         destination = self.course.folder("autograded") / job.student / self.assignment
         merge.place_autograded(result.get("autograded") if outcome.status != "failed" else None, destination)
         self.log(f"  {outcome.student}: {outcome.status}"

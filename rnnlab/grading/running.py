@@ -3,6 +3,10 @@
 Warnings and stderr are silenced (nbgrader scores a test cell 0 for any stderr output,
 even a harmless warning from correct code), an exception is turned into a message that
 shows the student's own line and the inputs, and arguments changed in place are caught.
+
+Every failed check raises :class:`CheckFailed`: its message is the whole red box the
+student sees, in JupyterLab, Notebook 7, nbgrader's Validate dialog and the feedback,
+with no traceback of the grading code above or below it.
 """
 
 from __future__ import annotations
@@ -15,6 +19,45 @@ import warnings
 
 import numpy as np
 import torch
+
+# Lines of a message that the instructor's report reads (rnnlab.grading.report).
+NAMED_MISTAKE = "The mistake: "              # names a usual mistake; the report counts them over the class
+FROM_EARLIER = "The loop itself is right: "   # the error is an earlier function's, counted in its own test
+_BOLD, _PLAIN = "\x1b[1m", "\x1b[0m"
+
+
+class CheckFailed(AssertionError):
+    """A failed check. IPython shows its message instead of a traceback.
+
+    IPython asks an exception for ``_render_traceback_()`` before formatting frames
+    (IPython.core.interactiveshell, the hook ipyparallel uses for remote errors), and
+    ipykernel sends what it returns as the error's ``traceback``: so the first line of
+    the red box is what is wrong, not the grading library's frames. Being an
+    ``AssertionError``, it fails the test cell as nbgrader expects.
+    """
+
+    def _render_traceback_(self):
+        first, *rest = str(self).splitlines() or [""]
+        return [f"{_BOLD}{first}{_PLAIN}", *rest]
+
+
+def named(mistake_text: str) -> str:
+    """The line of a message that names a usual mistake."""
+    return NAMED_MISTAKE + mistake_text
+
+
+def hidden_inputs(name: str):
+    """The hidden tests' inputs called ``name`` (:mod:`rnnlab.grading.hidden`).
+
+    That module is left out of the students' hand-out (``make release``): there, a check
+    called with ``hidden=True`` says that hidden tests run when the work is graded.
+    """
+    try:
+        from . import hidden
+    except ImportError:
+        raise CheckFailed("The hidden tests run when your work is graded: their inputs are not in "
+                          "the students' copy of rnnlab.") from None
+    return getattr(hidden, name)
 
 
 def _student_frame(exc):
@@ -83,15 +126,14 @@ def call_quietly(fn, args):
 
 def run_answer(fn, name, arg_names, args, inputs):
     """Call the student's function on copies of ``args``; explain an exception or an input changed in place."""
-    __tracebackhide__ = True  # IPython leaves this frame out of the student's traceback
     given = _copy(args)
     try:
         result = call_quietly(fn, given)
     except Exception as exc:  # a student's error of any kind becomes a message, not a crash
-        raise AssertionError(explain_exception(name, exc, f"{inputs}: {_shapes(arg_names, args)}")) from None
+        raise CheckFailed(explain_exception(name, exc, f"{inputs}: {_shapes(arg_names, args)}")) from None
     for arg_name, before, after in zip(arg_names, args, given):
         if not _unchanged(before, after):
-            raise AssertionError(
+            raise CheckFailed(
                 f"{name} changed its argument `{arg_name}` in place (with +=, *=, [...] = or an out= argument). "
                 "The caller's arrays must stay as they were: compute new arrays instead (h = ..., not h += ...).")
     return result

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from .checks import check_whole_numbers
-from .running import call_quietly, explain_exception
+from .running import CheckFailed, call_quietly, explain_exception, hidden_inputs, named
 
 CELLS = ("gru", "lstm")
 
@@ -69,13 +69,11 @@ def _size_with_mistake(cell, input_size, output_size, budget, flags):
 
 
 _BUDGET_VISIBLE = (("gru", 8, 4, 1500), ("lstm", 8, 4, 1500))
-_BUDGET_HIDDEN = (("gru", 2, 1, 300), ("lstm", 2, 1, 10_000), ("gru", 30, 10, 5000), ("lstm", 1, 1, 40))
 
 
 def check_hidden_size_for_budget(hidden_size_for_budget, hidden=False):
     """``hidden_size_for_budget(cell, input_size, output_size, budget)`` against counts of torch.nn modules."""
-    __tracebackhide__ = True  # IPython leaves this frame out of the student's traceback
-    sizes = _BUDGET_VISIBLE + (_BUDGET_HIDDEN if hidden else ())
+    sizes = _BUDGET_VISIBLE + (hidden_inputs("BUDGETS") if hidden else ())
     mistakes = [(text, lambda *a, flags=flags: _size_with_mistake(*a, flags)) for flags, text in _SIZE_MISTAKES]
 
     def explain(args, got):
@@ -92,73 +90,73 @@ def check_hidden_size_for_budget(hidden_size_for_budget, hidden=False):
 def _check_run(cell, seed, run, task, budget, steps, eval_every):
     where = f"runs[{cell!r}] for seed {seed}"
     if not isinstance(run, (tuple, list)) or len(run) != 2:
-        raise AssertionError(f"{where} must be the pair (model, history) that train_cell returns; got {type(run).__name__}")
+        raise CheckFailed(f"{where} must be the pair (model, history) that train_cell returns; got {type(run).__name__}")
     model, history = run
     recurrent = getattr(model, "recurrent", None)
     if not isinstance(model, torch.nn.Module) or recurrent is None:
-        raise AssertionError(f"{where}: the model must be an rnnlab SequenceModel (a recurrent layer and a read-out); "
+        raise CheckFailed(f"{where}: the model must be an rnnlab SequenceModel (a recurrent layer and a read-out); "
                              f"got {type(model).__name__}")
     kind = getattr(recurrent, "mode", type(recurrent).__name__).upper()
     if cell.upper() not in kind:
-        raise AssertionError(f"{where}: the recurrent layer is {type(recurrent).__name__}; train_cell({cell!r}, ...) "
+        raise CheckFailed(f"{where}: the recurrent layer is {type(recurrent).__name__}; train_cell({cell!r}, ...) "
                              f"must build a {cell.upper()}.")
     if getattr(recurrent, "input_size", None) != task.input_size:
-        raise AssertionError(f"{where}: the layer reads {getattr(recurrent, 'input_size', None)} inputs per step; "
+        raise CheckFailed(f"{where}: the layer reads {getattr(recurrent, 'input_size', None)} inputs per step; "
                              f"the task has {task.input_size} (TASK.input_size).")
     count = sum(p.numel() for p in model.parameters())
     expected_hidden = largest_hidden_size(cell, task.input_size, task.output_size, budget)
     if count > budget:
-        raise AssertionError(f"{where}: the model has {count} parameters, over the budget of {budget}.")
+        raise CheckFailed(f"{where}: the model has {count} parameters, over the budget of {budget}.")
     if recurrent.hidden_size != expected_hidden:
-        raise AssertionError(f"{where}: hidden size {recurrent.hidden_size}; the largest that fits the budget of "
+        raise CheckFailed(f"{where}: hidden size {recurrent.hidden_size}; the largest that fits the budget of "
                              f"{budget} parameters is {expected_hidden} (use hidden_size_for_budget).")
     if not hasattr(history, "loss") or not hasattr(history, "eval_accuracy"):
-        raise AssertionError(f"{where}: the history must be what rnnlab.train returns; got {type(history).__name__}")
+        raise CheckFailed(f"{where}: the history must be what rnnlab.train returns; got {type(history).__name__}")
     if getattr(history, "diverged", False):
-        raise AssertionError(f"{where}: training diverged (a loss that is not finite); keep the learning rate LR.")
+        raise CheckFailed(f"{where}: training diverged (a loss that is not finite); keep the learning rate LR.")
     if len(history.loss) != steps:
-        raise AssertionError(f"{where}: {len(history.loss)} training steps recorded; the budget is STEPS = {steps}.")
+        raise CheckFailed(f"{where}: {len(history.loss)} training steps recorded; the budget is STEPS = {steps}.")
     wanted_evals = list(range(eval_every, steps + 1, eval_every))
     if wanted_evals[-1] != steps:
         wanted_evals.append(steps)
     if list(history.eval_step) != wanted_evals:
-        raise AssertionError(f"{where}: evaluated at steps {list(history.eval_step)[:8]}…; pass eval_every=EVAL_EVERY "
+        raise CheckFailed(f"{where}: evaluated at steps {list(history.eval_step)[:8]}…; pass eval_every=EVAL_EVERY "
                              f"to rnnlab.train so that it evaluates every {eval_every} steps.")
     chance = math.log(task.output_size)
     if not abs(history.loss[0] - chance) < 0.3:
-        raise AssertionError(f"{where}: the first loss is {history.loss[0]:.3f}; an untrained classifier of "
+        raise CheckFailed(f"{where}: the first loss is {history.loss[0]:.3f}; an untrained classifier of "
                              f"{task.output_size} classes starts near ln {task.output_size} = {chance:.3f}. "
                              "Train a fresh model on TASK.")
 
 
 def check_training_runs(runs, train_cell, *, task, budget, steps, seeds, eval_every, hidden=False):
     """What ``train_cell`` returned for every cell and seed, and (hidden) that a seed reproduces its run."""
-    __tracebackhide__ = True  # IPython leaves this frame out of the student's traceback
     if not isinstance(runs, dict) or sorted(runs) != sorted(CELLS):
-        raise AssertionError(f"runs must be a dict with the keys 'gru' and 'lstm'; got {type(runs).__name__}"
+        raise CheckFailed(f"runs must be a dict with the keys 'gru' and 'lstm'; got {type(runs).__name__}"
                              + (f" with keys {sorted(runs)}" if isinstance(runs, dict) else ""))
     for cell in CELLS:
         if len(runs[cell]) != len(seeds):
-            raise AssertionError(f"runs[{cell!r}] holds {len(runs[cell])} runs; expected one per seed in SEEDS = {seeds}.")
+            raise CheckFailed(f"runs[{cell!r}] holds {len(runs[cell])} runs; expected one per seed in SEEDS = {seeds}.")
         for seed, run in zip(seeds, runs[cell]):
             _check_run(cell, seed, run, task, budget, steps, eval_every)
         curves = {tuple(run[1].loss) for run in runs[cell]}
         if len(curves) < len(seeds):
-            raise AssertionError(f"two seeds of runs[{cell!r}] gave identical training: use the seed both to build "
+            raise CheckFailed(f"two seeds of runs[{cell!r}] gave identical training: use the seed both to build "
                                  "the model (torch.manual_seed(seed)) and in rnnlab.train(..., seed=seed).")
     if hidden:
-        cell, seed = CELLS[0], seeds[0]
+        cell, index = hidden_inputs("REPEATED_RUN")
+        seed = seeds[index]
         try:
             again = call_quietly(train_cell, (cell, seed))
         except Exception as exc:  # a student's error of any kind becomes a message
-            raise AssertionError(explain_exception("train_cell", exc, f"({cell!r}, {seed})")) from None
-        first = runs[cell][0]
+            raise CheckFailed(explain_exception("train_cell", exc, f"({cell!r}, {seed})")) from None
+        first = runs[cell][index]
         if not isinstance(again, (tuple, list)) or len(again) != 2 or list(again[1].loss) != list(first[1].loss):
             initial_same = (isinstance(again, (tuple, list)) and len(again) == 2
                             and isinstance(again[0], torch.nn.Module)
                             and all(torch.equal(a, b) for a, b in zip(again[0].state_dict().values(),
                                                                        first[0].state_dict().values())))
-            raise AssertionError(
+            raise CheckFailed(
                 f"train_cell({cell!r}, {seed}) run again does not repeat the first run: "
                 + ("the models end equal but the recorded losses differ." if initial_same else
                    "seed torch's random numbers with torch.manual_seed(seed) right before building the model, "
@@ -176,16 +174,15 @@ def _first_step(history, threshold):
 
 def check_steps_to_solve(steps_to_solve, runs, threshold=0.9, hidden=False):
     """``steps_to_solve(runs, threshold)``: per cell, the first evaluation step at or above ``threshold``, per seed."""
-    __tracebackhide__ = True  # IPython leaves this frame out of the student's traceback
-    thresholds = (threshold,) + ((0.5, 0.3, 1.01) if hidden else ())
+    thresholds = (threshold,) + (hidden_inputs("THRESHOLDS") if hidden else ())
     for level in thresholds:
         expected = {cell: [_first_step(run[1], level) for run in runs[cell]] for cell in runs}
         try:
             got = call_quietly(steps_to_solve, (runs, level))
         except Exception as exc:  # a student's error of any kind becomes a message
-            raise AssertionError(explain_exception("steps_to_solve", exc, f"(runs, {level})")) from None
+            raise CheckFailed(explain_exception("steps_to_solve", exc, f"(runs, {level})")) from None
         if not isinstance(got, dict):
-            raise AssertionError(f"steps_to_solve(runs, {level}) must return a dict; got {type(got).__name__}")
+            raise CheckFailed(f"steps_to_solve(runs, {level}) must return a dict; got {type(got).__name__}")
         got = {cell: [None if s is None else int(s) for s in got.get(cell, [])] for cell in expected}
         if got == expected:
             continue
@@ -197,13 +194,12 @@ def check_steps_to_solve(steps_to_solve, runs, threshold=0.9, hidden=False):
         strict = {cell: [next((int(s) for s, a in zip(r[1].eval_step, r[1].eval_accuracy) if a > level), None)
                          for r in runs[cell]] for cell in runs}
         if got == training:
-            message += ("\nYour answer is exactly what this mistake gives: you used the training accuracy "
-                        "(history.accuracy, one noisy batch per step); use the evaluation accuracy, "
-                        "history.eval_accuracy at history.eval_step.")
+            message += "\n" + named("you used the training accuracy (history.accuracy, one noisy batch per step); "
+                                   "use the evaluation accuracy, history.eval_accuracy at history.eval_step.")
         elif got == last:
-            message += ("\nYour answer is exactly what this mistake gives: you looked at the last evaluation only; "
-                        "return the *first* evaluation step that reached the threshold.")
+            message += "\n" + named("you looked at the last evaluation only; return the *first* evaluation step "
+                                   "that reached the threshold.")
         elif got == strict:
-            message += "\nYour answer is exactly what this mistake gives: 'reached' means accuracy >= threshold, not >."
-        raise AssertionError(message)
+            message += "\n" + named("'reached' means accuracy >= threshold, not >.")
+        raise CheckFailed(message)
     print(f"OK: steps_to_solve is right for {len(thresholds)} threshold(s){', the hidden ones included' if hidden else ''}.")

@@ -56,21 +56,26 @@ class Browser:
     taken: list[Path] = field(default_factory=list)
 
     def shot(self, name: str) -> Path:
-        """Save a screenshot of the whole window as ``NN-name.png`` (numbered in order taken)."""
-        path = self.shots_dir / f"{len(self.taken) + 1:02d}-{name}.png"
+        """Save a screenshot of the whole window as ``NN-name.png`` (numbered in order taken, after
+        those an earlier browser of the same journey took)."""
+        path = self.shots_dir / f"{len(list(self.shots_dir.glob('*.png'))) + 1:02d}-{name}.png"
         self.page.screenshot(path=str(path))
         self.taken.append(path)
         return path
 
 
 @contextlib.contextmanager
-def browser_page(profile: Path, shots_dir: Path, port: int):
-    """A chromium page for the server on ``127.0.0.1:<port>``; requests elsewhere are recorded."""
+def browser_page(profile: Path, shots_dir: Path, port: int, fresh_shots: bool = True):
+    """A chromium page for the server on ``127.0.0.1:<port>``; requests elsewhere are recorded.
+
+    ``fresh_shots`` removes the screenshots an earlier run left in ``shots_dir``; a second
+    browser of the same journey keeps them and numbers its own after them.
+    """
     from playwright.sync_api import sync_playwright
 
     executable = chromium_path()
     shots_dir.mkdir(parents=True, exist_ok=True)
-    for old in shots_dir.glob("*.png"):
+    for old in shots_dir.glob("*.png") if fresh_shots else ():
         old.unlink()
     with sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(

@@ -4,6 +4,10 @@ The journeys never write into the repository: `copy_course` copies what an instr
 course folder holds (``nbgrader_config.py``, ``solutions/``, ``exercises/``) into a
 temporary folder, and every server, nbgrader command and gradebook lives there.
 
+Students of a graded course work in the hand-out instead (`handout`): the folder
+``make release`` writes, its wheel installed into a folder of its own, and Jupyter set up
+by the hand-out's own ``install.py``.
+
 The reference answers come from the instructor's notebooks
 (``solutions/<a>/<a>.ipynb``): a solution cell with its ``### BEGIN SOLUTION`` /
 ``### END SOLUTION`` lines removed is exactly what a student who solved the task has in
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -40,6 +45,44 @@ def copy_course(destination: Path) -> Path:
     return destination
 
 
+@dataclass(frozen=True)
+class Handout:
+    """The students' hand-out: its folder, and the folder its wheel is installed in."""
+
+    folder: Path
+    site: Path
+
+    def configure(self, env: dict) -> None:
+        """Set up Jupyter as the hand-out's install.py does for students, in ``env``'s config folder."""
+        done = subprocess.run([sys.executable, "install.py", "--configure-only", "--level", "user"],
+                              cwd=self.folder, env=env, capture_output=True, text=True, timeout=NBGRADER_TIMEOUT)
+        if done.returncode != 0:
+            raise AssertionError(f"install.py --configure-only failed:\n{done.stdout}{done.stderr}")
+
+
+def handout(destination: Path) -> Handout:
+    """Build the hand-out from the repository (tools/release.py) and install its wheel, offline."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    import release
+
+    folder, _ = release.release(ROOT, destination)
+    site = destination / "site"
+    (wheel,) = (folder / "wheels").glob("rnnlab-*.whl")
+    subprocess.run([sys.executable, "-m", "pip", "install", "-qq", "--no-deps", "--no-index", "--target", str(site),
+                    str(wheel)], check=True, timeout=NBGRADER_TIMEOUT)
+    return Handout(folder, site)
+
+
+def with_answers(release_notebook: Path, answers: dict[str, str]) -> nbformat.NotebookNode:
+    """The released notebook with ``answers`` (grade_id -> source) in its answer cells."""
+    release = nbformat.read(release_notebook, as_version=4)
+    for cell in release.cells:
+        grade_id = _nbgrader_meta(cell).get("grade_id")
+        if grade_id in answers:
+            cell.source = answers[grade_id]
+    return release
+
+
 def assignments(course: Path) -> list[str]:
     """The assignments of the course: the folders of ``solutions/``."""
     return sorted(p.name for p in (course / "solutions").iterdir() if p.is_dir())
@@ -63,6 +106,24 @@ def nbgrader(course: Path, *args: str, home: Path) -> str:
     if process.returncode != 0:
         raise AssertionError(f"`nbgrader {' '.join(args)}` exited with {process.returncode}:\n{output[-4000:]}")
     return output
+
+
+def grading_command(course: Path, *args: str, home: Path) -> str:
+    """Run ``python -m rnnlab.grading <args>`` in ``course``; return its output (stdout, then stderr).
+
+    A non-zero exit fails with the output: 1 means some submission was not graded."""
+    process = subprocess.Popen([sys.executable, "-m", "rnnlab.grading", *args], cwd=course, env=jupyter_env(home),
+                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)
+    try:
+        output, errors = process.communicate(timeout=NBGRADER_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        stop(process)
+        raise AssertionError(f"`python -m rnnlab.grading {' '.join(args)}` ran past {NBGRADER_TIMEOUT} s") from None
+    if process.returncode != 0:
+        raise AssertionError(f"`python -m rnnlab.grading {' '.join(args)}` exited with {process.returncode}:\n"
+                             f"{output[-3000:]}\n{errors[-3000:]}")
+    return output + errors
 
 
 def _nbgrader_meta(cell) -> dict:
@@ -106,13 +167,22 @@ def answer_cell_sources(notebook_path: Path) -> dict[str, str]:
 
 def answered_release(course: Path, assignment: str) -> nbformat.NotebookNode:
     """The released notebook of ``assignment`` with every answer cell holding the reference answer."""
-    release = nbformat.read(course / "exercises" / assignment / f"{assignment}.ipynb", as_version=4)
-    answers = reference_answers(course / "solutions" / assignment / f"{assignment}.ipynb")
-    for cell in release.cells:
-        meta = _nbgrader_meta(cell)
-        if meta.get("solution"):
-            cell.source = answers[meta["grade_id"]]
-    return release
+    return with_answers(course / "exercises" / assignment / f"{assignment}.ipynb",
+                        reference_answers(course / "solutions" / assignment / f"{assignment}.ipynb"))
+
+
+def with_mistake(answers: dict[str, str], assignment: str, student: str) -> dict[str, str]:
+    """The reference ``answers`` with the edits of the built submission ``student`` (tests/exercise_mistakes)."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from exercise_mistakes import submissions
+
+    (built,) = [s for s in submissions()[assignment] if s.student == student]
+    changed = dict(answers)
+    for grade_id, edits in built.edits.items():
+        for old, new in edits:
+            assert changed[grade_id].count(old) == 1, f"{student}: {old!r} is not once in {grade_id}"
+            changed[grade_id] = changed[grade_id].replace(old, new)
+    return changed
 
 
 def submit(course: Path, assignment: str, student: str, notebook: Path | nbformat.NotebookNode) -> Path:

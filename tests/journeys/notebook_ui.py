@@ -17,6 +17,7 @@ from .servers import Server, wait_until
 KERNEL_TIMEOUT = 180   # s: kernel start and `import torch` on a loaded machine
 RUN_ALL_TIMEOUT = 300  # s: every cell of an exercise notebook
 SAVE_TIMEOUT = 60      # s
+VALIDATE_TIMEOUT = 300  # s: nbgrader's Validate runs the whole notebook in a new kernel
 
 
 def page_sleep(page):
@@ -68,6 +69,45 @@ def menu(page, title: str, command: str) -> None:
     page.locator(f'.lm-Menu-item[data-command="{command}"]').click()
 
 
+def menu_entries(page, title: str, shot=None) -> list[str]:
+    """The labels of a menu bar menu's entries, [] without that menu. The menu is opened,
+    read, shown to ``shot()`` (a screenshot) when given, and closed."""
+    item = page.locator(".lm-MenuBar-item", has_text=re.compile(f"^{re.escape(title)}$"))
+    if not item.count():
+        return []
+    item.click()
+    page.locator(".lm-Menu-content").first.wait_for()
+    labels = [text.strip() for text in page.locator(".lm-Menu-content .lm-Menu-itemLabel").all_inner_texts()]
+    if shot is not None:
+        shot()
+    page.keyboard.press("Escape")
+    return [label for label in labels if label]
+
+
+def toggle_left_sidebar(page) -> None:
+    """JupyterLab's View ▸ Show Left Sidebar (Ctrl+B), from command mode."""
+    page.keyboard.press("Escape")
+    page.keyboard.press("Control+b")
+    page.wait_for_timeout(500)
+
+
+def is_dirty(page) -> bool:
+    """Whether the notebook's tab shows unsaved changes (Lab's tab, Notebook 7's title)."""
+    return page.locator(".jp-mod-dirty").count() > 0
+
+
+def validate(page) -> list[tuple[str, str]]:
+    """Click nbgrader's Validate button; wait (bounded) for its dialog; return (cell source, error) per failed cell.
+
+    The dialog lists each failed cell as two ``.jp-RenderedText`` blocks: its source, then the error.
+    """
+    page.locator(".jp-ToolbarButtonComponent-label", has_text=re.compile("^Validate$")).click()
+    dialog = page.locator(".jp-Dialog", has_text="Validation Results")
+    dialog.wait_for(timeout=VALIDATE_TIMEOUT * 1000)
+    blocks = dialog.locator(".jp-RenderedText pre").all_inner_texts()
+    return list(zip(blocks[0::2], blocks[1::2]))
+
+
 def prompts(page) -> list[str]:
     """The execution prompts of the code cells, in order: "[ ]:", "[*]:", "[3]:", ..."""
     return [text.strip() for text in page.locator(".jp-Notebook .jp-CodeCell .jp-InputArea-prompt").all_inner_texts()]
@@ -103,17 +143,20 @@ class CodeCell:
     prompt: str
     output: str
     has_error: bool
+    error: str = ""  # the text of the red box, when there is one
 
 
 def code_cells(page) -> list[CodeCell]:
     """Every code cell of the open notebook, read from the page."""
     cells = []
     for locator in page.locator(".jp-Notebook .jp-CodeCell").all():
+        red = locator.locator('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')
         cells.append(CodeCell(
             locator=locator,
             prompt=locator.locator(".jp-InputArea-prompt").inner_text().strip(),
             output=locator.locator(".jp-OutputArea").inner_text() if locator.locator(".jp-OutputArea").count() else "",
-            has_error=locator.locator('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]').count() > 0,
+            has_error=red.count() > 0,
+            error="\n".join(red.all_inner_texts()),
         ))
     return cells
 

@@ -4,7 +4,9 @@
 ``jupyter notebook`` in ``root`` on a free port of 127.0.0.1 with a random token, with
 every per-user Jupyter folder (config, data, runtime, Lab settings and workspaces,
 IPython) in a fresh folder under ``workdir``, so no earlier session's tabs, kernels or
-settings leak in. It waits (bounded) until ``/api/status`` answers, and on exit stops the
+settings leak in. ``configure(env)`` may add to that configuration before the server
+starts (the students' hand-out does, with its install.py), and ``pythonpath`` puts a
+folder first on the server's and the kernels' import path (the hand-out's package). It waits (bounded) until ``/api/status`` answers, and on exit stops the
 server and every process it started: kernels run in sessions of their own
 (jupyter_client starts them with ``start_new_session``), so killing the server's process
 group is not enough; the descendants are collected from ``/proc`` first and each is
@@ -190,7 +192,7 @@ def stop(process: subprocess.Popen, timeout: float = STOP_TIMEOUT) -> None:
 
 
 @contextlib.contextmanager
-def jupyter_server(kind: str, root: Path, workdir: Path, log: Path):
+def jupyter_server(kind: str, root: Path, workdir: Path, log: Path, configure=None, pythonpath: Path | None = None):
     """Run ``jupyter <kind>`` (``lab`` or ``notebook``) in ``root``; yield a :class:`Server`.
 
     Per-user folders go under ``workdir``; the server's output goes to ``log``. The server
@@ -200,6 +202,10 @@ def jupyter_server(kind: str, root: Path, workdir: Path, log: Path):
         raise ValueError(f"kind must be 'lab' or 'notebook', got {kind!r}")
     env = jupyter_env(workdir)
     write_offline_config(Path(env["JUPYTER_CONFIG_DIR"]))
+    if pythonpath is not None:
+        env["PYTHONPATH"] = str(pythonpath)
+    if configure is not None:
+        configure(env)
     port, token = free_port(), secrets.token_hex(16)
     command = [
         str(venv_bin() / "jupyter"), kind, "--no-browser",
