@@ -26,6 +26,7 @@ import torch.nn.functional as F
 
 import rnnlab
 from rnnlab.corpora import abc
+from rnnlab.grading import hidden as H
 from rnnlab.grading import lm_checks as L
 from rnnlab.grading.mistakes import singles_then_pairs
 
@@ -172,7 +173,7 @@ def test_bits_per_char_on_a_hand_worked_case():
         1.75 * math.log(2), abs=1e-12)
 
 
-@pytest.mark.parametrize("case", L.BITS_VISIBLE + L.BITS_HIDDEN, ids=str)
+@pytest.mark.parametrize("case", L.BITS_VISIBLE + H.BITS_HIDDEN, ids=str)
 def test_bits_per_char_agrees_with_torch_cross_entropy(case):
     logits, targets = case.draw()
     nats = F.cross_entropy(torch.from_numpy(logits[:-1]).reshape(-1, case.vocabulary),
@@ -256,9 +257,9 @@ def test_correct_samplers_pass_the_check_whatever_their_seed(sampler, monkeypatc
     # The check's cases fix the generator seeds; here they move, to show that a correct
     # sampler passes for other draws too (the check is statistical).
     for shift in (7, 19):
-        cases = tuple(type(c)(**{**c.__dict__, "seed": c.seed + shift}) for c in L.SAMPLE_VISIBLE + L.SAMPLE_HIDDEN)
+        cases = tuple(type(c)(**{**c.__dict__, "seed": c.seed + shift}) for c in L.SAMPLE_VISIBLE + H.SAMPLE_HIDDEN)
         monkeypatch.setattr(L, "SAMPLE_VISIBLE", cases[:2])
-        monkeypatch.setattr(L, "SAMPLE_HIDDEN", cases[2:])
+        monkeypatch.setattr(H, "SAMPLE_HIDDEN", cases[2:])
         L.check_sample(sampler, hidden=True)
 
 

@@ -100,7 +100,8 @@ def test_handout_package_leaves_out_the_grading_command_and_the_hidden_inputs(ha
     (wheel,) = (folder / "wheels").glob("rnnlab-*.whl")
     with zipfile.ZipFile(wheel) as archive:
         shipped = {name for name in archive.namelist() if name.startswith("rnnlab/")}
-    in_repo = {str(p.relative_to(ROOT)) for p in (ROOT / "rnnlab").rglob("*.py")}
+    in_repo = {str(p.relative_to(ROOT)) for p in (ROOT / "rnnlab").rglob("*")
+               if p.is_file() and "__pycache__" not in p.parts}   # modules and their data
     grading = {name for name in shipped if name.startswith("rnnlab/grading/")}
     assert shipped - grading == in_repo - {n for n in in_repo if n.startswith("rnnlab/grading/")}
     assert "rnnlab/grading/checks.py" in grading and "rnnlab/grading/hidden.py" not in grading

@@ -12,6 +12,7 @@ handing in, and their inputs stay unknown.
 from __future__ import annotations
 
 from .cases import Case
+from .lm_checks import SampleCase, TextCase
 
 # A batch of one, float32 inputs and saturating weights (see rnnlab.grading.cases).
 CASES = (
@@ -36,4 +37,16 @@ THRESHOLDS = (0.5, 0.3, 1.01)
 FORGET_BIAS_LSTMS = (
     dict(input_size=5, hidden_size=2, num_layers=2, bidirectional=True, value=1.5, seed=3),
     dict(input_size=4, hidden_size=5, num_layers=1, bidirectional=False, value=-0.5, seed=4),
+)
+
+# char_lm (rnnlab.grading.lm_checks): bits per character and sampling.
+BITS_HIDDEN = (
+    TextCase(seed=41, steps=2, batch=1, vocabulary=4),                 # one prediction only
+    TextCase(seed=42, steps=12, batch=5, vocabulary=11, scale=40.0),   # exp overflows float32
+    TextCase(seed=43, steps=7, batch=4, vocabulary=3, dtype="float64"),
+)
+SAMPLE_HIDDEN = (
+    SampleCase(seed=61, prefix_length=1, batch=30, vocabulary=4, temperature=1.0, steps=60),
+    SampleCase(seed=62, prefix_length=6, batch=64, vocabulary=8, temperature=0.7, steps=30),
+    SampleCase(seed=63, prefix_length=2, batch=40, vocabulary=5, temperature=0.05, steps=30, scale=5.0),
 )

@@ -29,7 +29,7 @@ import torch
 
 from .checks import Wrong, as_array, close
 from .mistakes import Mistake, singles_then_pairs
-from .running import run_answer
+from .running import hidden_inputs, run_answer
 
 LN2 = math.log(2.0)
 Z_LIMIT = 5.0   # standard errors of the mean surprisal that a correct sampler stays within
@@ -68,11 +68,6 @@ class TextCase:
 BITS_VISIBLE = (
     TextCase(seed=31, steps=6, batch=3, vocabulary=5),
     TextCase(seed=32, steps=9, batch=2, vocabulary=7, dtype="float64"),
-)
-BITS_HIDDEN = (
-    TextCase(seed=41, steps=2, batch=1, vocabulary=4),                 # one prediction only
-    TextCase(seed=42, steps=12, batch=5, vocabulary=11, scale=40.0),   # exp overflows float32
-    TextCase(seed=43, steps=7, batch=4, vocabulary=3, dtype="float64"),
 )
 
 
@@ -143,7 +138,7 @@ def check_bits_per_char(bits_per_char, hidden=False):
     __tracebackhide__ = True  # IPython leaves this frame out of the student's traceback
     if not callable(bits_per_char):
         raise AssertionError(f"bits_per_char must be a function; it is {type(bits_per_char).__name__}")
-    chosen = BITS_VISIBLE + (BITS_HIDDEN if hidden else ())
+    chosen = BITS_VISIBLE + (hidden_inputs("BITS_HIDDEN") if hidden else ())
     for case in chosen:
         logits, targets = case.draw()
         args = (torch.from_numpy(logits.astype(case.dtype)), torch.from_numpy(targets))
@@ -251,11 +246,6 @@ class SampleCase:
 SAMPLE_VISIBLE = (
     SampleCase(seed=51, prefix_length=4, batch=50, vocabulary=6, temperature=0.5, steps=40),
     SampleCase(seed=52, prefix_length=3, batch=40, vocabulary=5, temperature=2.0, steps=50),
-)
-SAMPLE_HIDDEN = (
-    SampleCase(seed=61, prefix_length=1, batch=30, vocabulary=4, temperature=1.0, steps=60),
-    SampleCase(seed=62, prefix_length=6, batch=64, vocabulary=8, temperature=0.7, steps=30),
-    SampleCase(seed=63, prefix_length=2, batch=40, vocabulary=5, temperature=0.05, steps=30, scale=5.0),
 )
 
 
@@ -410,7 +400,7 @@ def check_sample(sample, hidden=False):
     __tracebackhide__ = True  # IPython leaves this frame out of the student's traceback
     if not callable(sample):
         raise AssertionError(f"sample must be a function; it is {type(sample).__name__}")
-    chosen = SAMPLE_VISIBLE + (SAMPLE_HIDDEN if hidden else ())
+    chosen = SAMPLE_VISIBLE + (hidden_inputs("SAMPLE_HIDDEN") if hidden else ())
     for case in chosen:
         model, prefix = case.draw()
         first = _call_sample(sample, case, model, prefix, case.seed)
