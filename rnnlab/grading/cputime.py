@@ -1,0 +1,204 @@
+"""Limits that count the CPU seconds of the student's processes, with a wall-clock backstop.
+
+A verdict must not depend on what else the grading machine runs. Wall-clock time does:
+on a busy machine a correct answer waits for a core and a limit in seconds of the clock
+would call it a timeout. So every limit that decides a verdict counts the CPU seconds
+used by the student's process tree (the sandboxed kernel or the outside check's process,
+and everything they start), read from Linux's ``/proc``: an infinite loop reaches its
+limit after the same CPU seconds on a quiet machine and on a loaded one.
+
+Code that does not compute (a ``time.sleep``, a blocked read, a machine so loaded that
+the student's processes barely run) never reaches a CPU limit, so each limited unit also
+has a wall-clock backstop, a multiple of its CPU limit. Reaching it never gives a score:
+the job is stopped and reported as not graded, with the cause told apart by the kernel's
+scheduler statistics (``/proc/<pid>/task/<tid>/schedstat``): time spent *waiting for a
+core* means the grading machine was overloaded (re-run), time spent *asleep* means the
+student's code waited for something that never came.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+OVERLOADED = "grading machine overloaded, re-run"
+
+
+def _read(path) -> str | None:
+    try:
+        return Path(path).read_text()
+    except OSError:
+        return None
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        found += [int(child) for child in (_read(task / "children") or "").split()]
+    return found
+
+
+def _stat(pid: int):
+    """(parent pid, own CPU s, CPU s of reaped children) of a live process, or None."""
+    text = _read(f"/proc/{pid}/stat")
+    if text is None:
+        return None
+    fields = text[text.rindex(")") + 2:].split()  # after "pid (comm) "; comm may hold spaces
+    utime, stime, cutime, cstime = (int(v) / _TICKS for v in fields[11:15])
+    return int(fields[1]), utime + stime, cutime + cstime
+
+
+def _waiting(pid: int) -> float:
+    """Seconds the process's threads spent runnable but waiting for a core."""
+    total = 0.0
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        parts = (_read(task / "schedstat") or "").split()
+        if len(parts) >= 2:
+            total += int(parts[1]) / 1e9
+    return total
+
+
+@dataclass(frozen=True)
+class Usage:
+    """CPU seconds used and seconds spent waiting for a core, by a tree so far."""
+
+    cpu: float
+    waiting: float
+
+
+class ProcessTree:
+    """The processes started by ``root`` (and ``root`` itself when ``include_root``).
+
+    :meth:`usage` counts every process ever seen in the tree: a process that ended still
+    counts with what it used (through its parent's count of reaped children when that
+    parent is in the tree, else as last seen).
+    """
+
+    def __init__(self, root: int, include_root: bool = False):
+        self.root, self.include_root = root, include_root
+        self._last = {}     # pid -> (parent, cpu, waiting)
+        self._ended = Usage(0.0, 0.0)
+        self._high = Usage(0.0, 0.0)
+        self._lock = threading.Lock()
+
+    def pids(self) -> list[int]:
+        found, frontier = [], [self.root]
+        while frontier:
+            pid = frontier.pop()
+            found.append(pid)
+            frontier += _children(pid)
+        return found if self.include_root else found[1:]
+
+    def usage(self) -> Usage:
+        with self._lock:
+            return self._usage()
+
+    def _usage(self) -> Usage:
+        current = {}
+        for pid in self.pids():
+            stat = _stat(pid)
+            if stat is not None:
+                parent, own, reaped = stat
+                current[pid] = (parent, own + reaped, _waiting(pid))
+        cpu, waiting = self._ended.cpu, self._ended.waiting
+        for pid, (parent, used, waited) in self._last.items():
+            if pid not in current and parent not in current:  # ended, and no parent here counts it
+                cpu, waiting = cpu + used, waiting + waited
+        self._ended = Usage(cpu, waiting)
+        self._last = current
+        total = Usage(cpu + sum(v[1] for v in current.values()), waiting + sum(v[2] for v in current.values()))
+        self._high = Usage(max(self._high.cpu, total.cpu), max(self._high.waiting, total.waiting))
+        return self._high
+
+    def kill(self) -> None:
+        for pid in self.pids():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+
+
+class Exceeded(Exception):
+    """A limit was reached: ``reason`` is "timeout" or "overloaded" (the report's words)."""
+
+    def __init__(self, reason: str, detail: str):
+        super().__init__(f"{reason}: {detail}")
+        self.reason, self.detail = reason, detail
+
+
+class Watchdog:
+    """Holds a process tree to CPU-time limits, from a thread of the grading process.
+
+    ``total`` CPU seconds for everything the tree runs; within :meth:`unit` (a cell, a
+    call), the unit's own CPU limit and its wall-clock backstop, ``backstop`` times that
+    limit. Past any of them the whole tree is killed and :attr:`exceeded` says why;
+    whoever waited for the tree then reports that instead of what it saw (a dead kernel,
+    a closed pipe).
+    """
+
+    def __init__(self, tree: ProcessTree, total: float, backstop: float, poll: float = 0.1):
+        self.tree, self.total, self.backstop, self.poll = tree, float(total), float(backstop), poll
+        self.exceeded: Exceeded | None = None
+        self._unit = None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="rnnlab-watchdog", daemon=True)
+
+    def __enter__(self):
+        self._start = self.tree.usage()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+    @contextlib.contextmanager
+    def unit(self, label: str, limit: float):
+        """Limit what runs inside the block to ``limit`` CPU seconds (``label`` names it in messages)."""
+        usage = self.tree.usage()
+        with self._lock:
+            self._unit = (label, float(limit), usage, time.monotonic())
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._unit = None
+
+    def _watch(self):
+        while not self._stop.wait(self.poll) and self.exceeded is None:
+            usage = self.tree.usage()
+            with self._lock:
+                unit = self._unit
+            problem = self._problem(usage, unit)
+            if problem is not None:
+                self.exceeded = problem
+                self.tree.kill()
+        while not self._stop.wait(self.poll):  # keep anything started later from running on
+            self.tree.kill()
+
+    def _problem(self, usage: Usage, unit) -> Exceeded | None:
+        if usage.cpu - self._start.cpu > self.total:
+            return Exceeded("timeout", f"the student's code used more than {self.total:g} CPU s in all")
+        if unit is None:
+            return None
+        label, limit, start, started = unit
+        used, wall = usage.cpu - start.cpu, time.monotonic() - started
+        if used > limit:
+            return Exceeded("timeout", f"{label} used more than {limit:g} CPU s")
+        if wall > self.backstop * limit:
+            return stalled(label, used, usage.waiting - start.waiting, wall, limit)
+        return None
+
+
+def stalled(label: str, used: float, waiting: float, wall: float, limit: float) -> Exceeded:
+    """Why a unit reached its wall-clock backstop: waiting for a core (overloaded) or asleep."""
+    asleep = wall - used - waiting
+    said = f"{label} used {used:.1f} of its {limit:g} CPU s in {wall:.0f} s of wall-clock time"
+    if waiting >= asleep:
+        return Exceeded("overloaded", f"{OVERLOADED} ({said}, {waiting:.0f} s of it waiting for a core)")
+    return Exceeded("timeout", f"{said}: it was waiting (sleeping or blocked) rather than computing")
