@@ -605,3 +605,124 @@ def test_packages_imported_from_outside_the_installation_are_shown_unless_they_h
         assert hidden == {"coursepkg": str(package)} and "coursepkg" not in shared
     else:
         assert shared["coursepkg"] == str(package) and str(package.parent) in python_path
+
+
+# --- mistakes named by kind ----------------------------------------------------------------
+
+from rnnlab.grading import checks  # noqa: E402
+from rnnlab.grading import mistakes as M  # noqa: E402
+
+WEIGHTS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+
+
+def _numpy(values):
+    return [v.numpy().astype(np.float64) if isinstance(v, torch.Tensor) else np.asarray(v, dtype=np.float64)
+            for v in values]
+
+
+def answer(cell, sequence=False, **flags):
+    """A student's function computing the catalogue's cell with ``flags`` (numpy inside)."""
+    def step(x, state, weights):
+        if cell == "lstm":
+            return M.lstm_cell(x, state, *weights, **flags)
+        return {"rnn": M.rnn_cell, "gru": M.gru_cell}[cell](x, state, *weights, **flags)
+
+    def function(first, state, *weights):
+        weights = _numpy(weights)
+        state = tuple(_numpy(state)) if isinstance(state, tuple) else _numpy([state])[0]
+        if sequence:
+            out = M.run_sequence(lambda x, s: step(x, s, weights), _numpy([first])[0], state)
+        else:
+            out = step(_numpy([first])[0], state, weights)
+        return tuple(torch.as_tensor(o) for o in out) if isinstance(out, tuple) else out
+    return function
+
+
+CHECKS = {("rnn", False): checks.check_rnn_cell, ("rnn", True): checks.check_rnn_forward,
+          ("gru", False): checks.check_gru_cell, ("gru", True): checks.check_gru_forward,
+          ("lstm", False): checks.check_lstm_cell, ("lstm", True): checks.check_lstm_forward}
+
+
+def named(cell, sequence=False, **flags):
+    with pytest.raises(AssertionError) as failure:
+        CHECKS[cell, sequence](answer(cell, sequence, **flags), hidden=True)
+    return str(failure.value).splitlines()[-1]
+
+
+def relu(a):
+    return np.maximum(a, 0.0)
+
+
+@pytest.mark.parametrize("cell,sequence,flags,phrase", [
+    ("rnn", False, {"activation": relu}, "h_t = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh), but your outputs apply ReLU"),
+    ("rnn", False, {"activation": lambda a: a / (1 + np.abs(a))}, "apply softsign x / (1 + |x|) there instead of tanh"),
+    ("rnn", False, {"activation": lambda a: np.clip(a, -1, 1)}, "apply hard tanh (a clip to [−1, 1])"),
+    ("rnn", False, {"activation": lambda a: np.where(a > 0, a, 0.1 * a)}, "leaky ReLU (slope 0.1 below 0)"),
+    ("rnn", True, {"activation": lambda a: np.where(a > 0, a, np.expm1(a))}, "apply ELU (α = 1) there"),
+    ("rnn", True, {"activation": relu}, "apply ReLU there instead of tanh"),
+    ("rnn", False, {"activation": lambda a: np.tanh(a) ** 3}, "an elementwise function the tests do not know by name"),
+    ("gru", False, {"activations": {"n": lambda a: a / (1 + np.abs(a))}}, "the candidate n_t = tanh("),
+    ("gru", False, {"activations": {"n": np.arctan}}, "apply arctan there instead of tanh"),
+    ("gru", False, {"activations": {"z": relu}}, "the update gate z_t = σ("),
+    ("gru", False, {"activations": {"r": lambda a: np.clip(a + 3, 0, 6) / 6}}, "the reset gate r_t = σ("),
+    ("gru", True, {"activations": {"n": lambda a: 0.9 * np.tanh(a)}}, "apply 0.9·tanh(x) there"),
+    ("gru", False, {"activations": {"r": relu, "z": relu}}, "r_t and z_t all apply ReLU where the sigmoid σ belongs"),
+    ("lstm", False, {"activations": {"c": lambda a: np.where(a > 0, a, 0.2 * a)}}, "h_t = o_t ⊙ tanh(c_t), the tanh"),
+    ("lstm", False, {"activations": {"g": relu}}, "the candidate g_t = tanh("),
+    ("lstm", False, {"activations": {"f": lambda a: a / (1 + np.abs(a))}}, "the forget gate f_t = σ("),
+    ("lstm", True, {"activations": {"c": relu}}, "apply ReLU there instead of tanh"),
+    ("lstm", False, {"activations": {"f": lambda a: M.sigmoid(a) ** 2}}, "the forget gate f_t = σ(W_if x_t + b_if + "
+                                                                          "W_hf h_{t-1} + b_hf), but your outputs apply "
+                                                                          "an elementwise function"),
+])
+def test_a_wrong_elementwise_function_is_recovered_and_named(cell, sequence, flags, phrase):
+    assert phrase in named(cell, sequence, **flags)
+
+
+@pytest.mark.parametrize("cell,order_ih,order_hh", [("gru", "rzn", "zrn"), ("gru", "nzr", "rzn"), ("gru", "zrn", "znr"),
+                                                    ("lstm", "ifgo", "fiog"), ("lstm", "goif", "ifgo"),
+                                                    ("lstm", "oigf", "fogi")])
+def test_any_gate_order_permutation_is_named(cell, order_ih, order_hh):
+    message = named(cell, order=order_ih, order_hh=order_hh)
+    assert f"weight_ih and bias_ih as {', '.join(order_ih)} and weight_hh and bias_hh as {', '.join(order_hh)}" \
+           in message, message
+
+
+@pytest.mark.parametrize("cell,dropped,said", [
+    ("rnn", ("W_hh h",), "the term W_hh h_{t-1} is missing"),
+    ("rnn", ("W_ih x",), "the term W_ih x_t is missing"),
+    ("gru", ("W_hz h",), "the term W_hz h_{t-1} is missing"),
+    ("gru", ("b_in",), "the term b_in is missing"),
+    ("gru", ("z h",), "the term z_t ⊙ h_{t-1} is missing"),
+    ("gru", ("W_ir x", "b_hn"), "the terms W_ir x_t and b_hn are missing"),
+    ("lstm", ("W_hf h",), "the term W_hf h_{t-1} is missing"),
+    ("lstm", ("f c",), "the term f_t ⊙ c_{t-1} is missing"),
+    ("lstm", ("b_io", "i g"), "the terms b_io and i_t ⊙ g_t are missing"),
+])
+def test_any_dropped_term_is_named(cell, dropped, said):
+    assert said in named(cell, drop=dropped)
+
+
+@pytest.mark.parametrize("check,answer_function", [
+    (checks.check_rnn_cell, lambda x, h, *w: np.zeros_like(h)),
+    (checks.check_gru_cell, lambda x, h, *w: 0.5 * h),
+    (checks.check_lstm_cell, lambda x, s, *w: (s[0], s[1])),
+] + [(check, lambda *args, check=check, seed=seed: _random_like(check, seed, *args))
+     for seed in range(3) for check in (checks.check_rnn_cell, checks.check_gru_cell, checks.check_lstm_cell,
+                                       checks.check_rnn_forward)])
+def test_no_kind_is_claimed_for_an_answer_that_has_none(check, answer_function):
+    with pytest.raises(AssertionError) as failure:
+        check(answer_function, hidden=True)
+    assert "but your outputs apply" not in str(failure.value)
+    assert "is missing" not in str(failure.value) and "wrong order" not in str(failure.value)
+
+
+def _random_like(check, seed, first, state, *weights):
+    rng = np.random.default_rng(seed)
+    hidden = weights[1].shape[1]
+    if check is checks.check_rnn_forward:
+        return rng.normal(size=(first.shape[0], first.shape[1], hidden))
+    if check is checks.check_lstm_cell:
+        return tuple(torch.as_tensor(rng.normal(size=(first.shape[0], hidden))) for _ in range(2))
+    value = rng.normal(size=(first.shape[0], hidden))
+    return torch.as_tensor(value) if check is checks.check_gru_cell else value
