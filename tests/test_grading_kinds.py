@@ -726,3 +726,13 @@ def _random_like(check, seed, first, state, *weights):
         return tuple(torch.as_tensor(rng.normal(size=(first.shape[0], hidden))) for _ in range(2))
     value = rng.normal(size=(first.shape[0], hidden))
     return torch.as_tensor(value) if check is checks.check_gru_cell else value
+
+
+def test_plain_python_cells_run_without_starting_ipython():
+    cells = _load("child").Cells()
+    assert cells.run("import math\n" + ANSWER + "_unused = [x for x in range(3)]\n_ = 4\n") == {"ok": True}
+    assert cells.shell is None and cells.namespace["rnn_cell"](2) == 3
+    assert cells.run("y = _ + 1") == {"ok": True} and cells.shell is None  # `_` was assigned above
+    assert cells.run("%%time\nz = y") == {"ok": True} and cells.shell is not None
+    assert cells.namespace["z"] == 5 and cells.run("w = rnn_cell(z)") == {"ok": True}
+    assert cells.namespace["w"] == 6

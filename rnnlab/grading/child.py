@@ -27,6 +27,10 @@ import traceback
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _MAGIC = re.compile(r"run_(line|cell)_magic\(\s*'([^']+)'")
+# Names only IPython gives a cell: a cell reading one of them (or any cell that is not plain
+# Python, such as a magic) runs in the shell; a plain Python cell runs the same without it.
+_IPYTHON_NAMES = re.compile(r"^(get_ipython|display|In|Out|exit|quit|_+|_[ioed]h|_i+|_i?\d+)$")
+_CELL = "<ipython-input-cell>"
 
 
 def _load(name):
@@ -67,19 +71,55 @@ def _describe(exc, source=None):
     return described
 
 
+def _globals_read(code) -> set:
+    """Global names that ``code`` (and the code nested in it) reads before or without setting them."""
+    import dis
+
+    read, stored = set(), set()
+    for instruction in dis.get_instructions(code):
+        if instruction.opname in ("LOAD_NAME", "LOAD_GLOBAL"):
+            read.add(instruction.argval)
+        elif instruction.opname in ("STORE_NAME", "STORE_GLOBAL"):
+            stored.add(instruction.argval)
+    for const in code.co_consts:
+        if hasattr(const, "co_code"):
+            read |= _globals_read(const)
+    return read - stored
+
+
 class Cells:
-    """The student's namespace and the IPython shell that runs cells in it."""
+    """The student's namespace and the IPython shell that runs cells in it.
+
+    The shell starts with the first cell that needs it (IPython syntax, or a name only
+    IPython provides); from then on every cell runs in it. Until then a cell of plain
+    Python runs with ``exec`` in the same namespace, as the shell would run it, without
+    the cost of starting IPython.
+    """
 
     def __init__(self):
+        self.namespace = {"__name__": "__main__", "__builtins__": builtins, "__rnnlab_lazy_import__": _lazy_import}
+        self.shell = None
+        self._kernel_magics = False
+
+    def _start_shell(self):
         from IPython.core.interactiveshell import InteractiveShell
         from traitlets.config import Config
 
         config = Config()
         config.HistoryManager.enabled = False
         config.InteractiveShell.colors = "nocolor"
-        self.namespace = {"__name__": "__main__", "__builtins__": builtins, "__rnnlab_lazy_import__": _lazy_import}
+        InteractiveShell.clear_instance()  # one shell per process: this namespace's
         self.shell = InteractiveShell.instance(config=config, user_ns=self.namespace)
-        self._kernel_magics = False
+
+    def _plain(self, source):
+        """The cell compiled as plain Python, or None when it needs the shell."""
+        try:
+            code = compile(source, _CELL, "exec")
+        except (SyntaxError, ValueError):
+            return None
+        if any(_IPYTHON_NAMES.match(name) and name not in self.namespace for name in _globals_read(code)):
+            return None
+        return code
 
     def _add_kernel_magics(self, source):
         """Register ipykernel's own magics (``%autosave``, ``%connect_info``, ...) when the cell
@@ -97,6 +137,15 @@ class Cells:
                 return
 
     def run(self, source):
+        code = self._plain(source) if self.shell is None else None
+        if code is not None:
+            try:
+                exec(code, self.namespace)
+            except BaseException as exc:  # like a notebook: report it, keep going
+                return {"ok": False, "error": _describe(exc, source)}
+            return {"ok": True}
+        if self.shell is None:
+            self._start_shell()
         try:
             self._add_kernel_magics(source)
         except Exception:  # a cell IPython cannot even transform fails below, with its own error
