@@ -64,27 +64,20 @@ def _waiting(pid: int) -> float:
     return total
 
 
-@dataclass(frozen=True)
-class Usage:
-    """CPU seconds used and seconds spent waiting for a core, by a tree so far."""
-
-    cpu: float
-    waiting: float
-
-
 class ProcessTree:
     """The processes started by ``root`` (and ``root`` itself when ``include_root``).
 
-    :meth:`usage` counts every process ever seen in the tree: a process that ended still
+    :meth:`cpu` counts every process ever seen in the tree: a process that ended still
     counts with what it used (through its parent's count of reaped children when that
-    parent is in the tree, else as last seen).
+    parent is in the tree, else as last seen). :meth:`waiting` reads the scheduler's
+    statistics of the processes alive now (a costlier read, made only when needed).
     """
 
     def __init__(self, root: int, include_root: bool = False):
         self.root, self.include_root = root, include_root
-        self._last = {}     # pid -> (parent, cpu, waiting)
-        self._ended = Usage(0.0, 0.0)
-        self._high = Usage(0.0, 0.0)
+        self._last = {}     # pid -> (parent, cpu)
+        self._ended = 0.0
+        self._high = 0.0
         self._lock = threading.Lock()
 
     def pids(self) -> list[int]:
@@ -95,26 +88,24 @@ class ProcessTree:
             frontier += _children(pid)
         return found if self.include_root else found[1:]
 
-    def usage(self) -> Usage:
+    def cpu(self) -> float:
+        """CPU seconds used by the tree so far."""
         with self._lock:
-            return self._usage()
+            current = {}
+            for pid in self.pids():
+                stat = _stat(pid)
+                if stat is not None:
+                    current[pid] = (stat[0], stat[1] + stat[2])
+            for pid, (parent, used) in self._last.items():
+                if pid not in current and parent not in current:  # ended, and no parent here counts it
+                    self._ended += used
+            self._last = current
+            self._high = max(self._high, self._ended + sum(used for _, used in current.values()))
+            return self._high
 
-    def _usage(self) -> Usage:
-        current = {}
-        for pid in self.pids():
-            stat = _stat(pid)
-            if stat is not None:
-                parent, own, reaped = stat
-                current[pid] = (parent, own + reaped, _waiting(pid))
-        cpu, waiting = self._ended.cpu, self._ended.waiting
-        for pid, (parent, used, waited) in self._last.items():
-            if pid not in current and parent not in current:  # ended, and no parent here counts it
-                cpu, waiting = cpu + used, waiting + waited
-        self._ended = Usage(cpu, waiting)
-        self._last = current
-        total = Usage(cpu + sum(v[1] for v in current.values()), waiting + sum(v[2] for v in current.values()))
-        self._high = Usage(max(self._high.cpu, total.cpu), max(self._high.waiting, total.waiting))
-        return self._high
+    def waiting(self) -> float:
+        """Seconds the tree's live processes have spent runnable but waiting for a core."""
+        return sum(_waiting(pid) for pid in self.pids())
 
     def kill(self) -> None:
         for pid in self.pids():
@@ -140,7 +131,7 @@ class Watchdog:
     a closed pipe).
     """
 
-    def __init__(self, tree: ProcessTree, total: float, backstop: float, poll: float = 0.1):
+    def __init__(self, tree: ProcessTree, total: float, backstop: float, poll: float = 0.25):
         self.tree, self.total, self.backstop, self.poll = tree, float(total), float(backstop), poll
         self.exceeded: Exceeded | None = None
         self._unit = None
@@ -149,7 +140,7 @@ class Watchdog:
         self._thread = threading.Thread(target=self._watch, name="rnnlab-watchdog", daemon=True)
 
     def __enter__(self):
-        self._start = self.tree.usage()
+        self._start = self.tree.cpu()
         self._thread.start()
         return self
 
@@ -160,9 +151,8 @@ class Watchdog:
     @contextlib.contextmanager
     def unit(self, label: str, limit: float):
         """Limit what runs inside the block to ``limit`` CPU seconds (``label`` names it in messages)."""
-        usage = self.tree.usage()
         with self._lock:
-            self._unit = (label, float(limit), usage, time.monotonic())
+            self._unit = (label, float(limit), self.tree.cpu(), self.tree.waiting(), time.monotonic())
         try:
             yield
         finally:
@@ -171,27 +161,27 @@ class Watchdog:
 
     def _watch(self):
         while not self._stop.wait(self.poll) and self.exceeded is None:
-            usage = self.tree.usage()
+            used = self.tree.cpu()
             with self._lock:
                 unit = self._unit
-            problem = self._problem(usage, unit)
+            problem = self._problem(used, unit)
             if problem is not None:
                 self.exceeded = problem
                 self.tree.kill()
         while not self._stop.wait(self.poll):  # keep anything started later from running on
             self.tree.kill()
 
-    def _problem(self, usage: Usage, unit) -> Exceeded | None:
-        if usage.cpu - self._start.cpu > self.total:
+    def _problem(self, cpu: float, unit) -> Exceeded | None:
+        if cpu - self._start > self.total:
             return Exceeded("timeout", f"the student's code used more than {self.total:g} CPU s in all")
         if unit is None:
             return None
-        label, limit, start, started = unit
-        used, wall = usage.cpu - start.cpu, time.monotonic() - started
+        label, limit, cpu_start, waiting_start, started = unit
+        used, wall = cpu - cpu_start, time.monotonic() - started
         if used > limit:
             return Exceeded("timeout", f"{label} used more than {limit:g} CPU s")
         if wall > self.backstop * limit:
-            return stalled(label, used, usage.waiting - start.waiting, wall, limit)
+            return stalled(label, used, self.tree.waiting() - waiting_start, wall, limit)
         return None
 
 

@@ -61,7 +61,7 @@ class Job:
     notebooks: list
     cells: dict          # notebook -> grade_id -> gradebook facts (Course.source_cells)
     releases: dict       # notebook -> release NotebookNode or None
-    applicable: dict     # notebook -> grade ids the outside check judges
+    applicable: dict | None  # notebook -> grade ids the outside check judges; None: all
     course_root: Path
     source_dir: Path     # the course's source folder, resolved
     source_setting: str  # CourseDirectory.source_directory as configured
@@ -86,9 +86,11 @@ def _read_notebook(path: Path, name: str):
     size = path.stat().st_size
     if size > MAX_NOTEBOOK_BYTES:
         raise Failed("not a notebook", f"{name}.ipynb is {size / 1e6:.0f} MB, over the {MAX_NOTEBOOK_BYTES >> 20} MiB limit")
+    invalid = {}
     try:
-        notebook = nbformat.read(str(path), as_version=4)
-        nbformat.validate(notebook)
+        notebook = nbformat.read(str(path), as_version=4, capture_validation_error=invalid)
+        if invalid:
+            raise invalid["ValidationError"]
     except Exception as exc:  # NotJSONError, ValidationError, UnicodeDecodeError, ...: all mean the same here
         raise Failed("not a notebook", f"{name}.ipynb cannot be read as a notebook: "
                      f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}") from None
@@ -140,11 +142,11 @@ class TimedExecute(Execute):
     watchdog: Watchdog | None = None
     cpu_timeout = Float(60.0).tag(config=True)
 
-    async def async_execute_cell(self, cell, cell_index, *args, **kwargs):
+    def preprocess_cell(self, cell, resources, index):
         grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-        label = f"cell {grade_id}" if grade_id else f"cell {cell_index + 1}"
+        label = f"cell {grade_id}" if grade_id else f"cell {index + 1}"
         with self.watchdog.unit(label, self.cpu_timeout):
-            return await super().async_execute_cell(cell, cell_index, *args, **kwargs)
+            return super().preprocess_cell(cell, resources, index)
 
 
 def _overrides(job: Job, course: Path, runtime: Path, watchdog: Watchdog) -> Config:
@@ -257,7 +259,7 @@ def run(job: Job) -> dict:
     except Failed as failure:
         result.update(status="failed", reason=failure.reason, detail=failure.detail)
     result["seconds"] = round(time.monotonic() - started, 2)
-    result["cpu_seconds"] = round(tree.usage().cpu, 2)
+    result["cpu_seconds"] = round(tree.cpu(), 2)
     return result
 
 
@@ -277,7 +279,8 @@ def _grade(job: Job, result: dict, hide_tests, watchdog: Watchdog) -> None:
         scratch = job.workdir / "outside" / name
         shutil.copytree(autograded, scratch, ignore=shutil.ignore_patterns("*.ipynb"))
         steps = outside.plan(graded, job.cells[name])
-        checked = outside.check(steps, job.sandbox, scratch, job.cell_timeout, job.applicable.get(name),
+        checked = outside.check(steps, job.sandbox, scratch, job.cell_timeout,
+                                None if job.applicable is None else job.applicable.get(name, set()),
                                 watchdog=watchdog, paths=job.sandbox.python_path)
         entry["outside"] = {v.grade_id: [v.status, v.message[:2000]] for v in checked.verdicts}
         entry["replay"] = [f"{name}: {failure}" for failure in checked.replay]

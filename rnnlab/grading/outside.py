@@ -392,7 +392,7 @@ def _first_line(text) -> str:
 def check(steps, sandbox, workdir, call_timeout: float, applicable=None, watchdog=None, paths=()) -> Checked:
     """Run ``steps`` with the student's code in a fresh sandboxed process; one verdict per test.
 
-    ``applicable`` limits the tests to those grade ids (the calibration's); ``watchdog``
+    ``applicable`` limits the tests to those grade ids (the calibration's, None: all); ``watchdog``
     holds each request to ``call_timeout`` CPU seconds; ``paths`` go first on the
     student's ``sys.path``.
     """

@@ -121,6 +121,13 @@ def stop(pid: int) -> None:
     os.waitpid(pid, 0)
 
 
+def _judged_outside(result: dict, applicable: dict) -> dict:
+    """``result`` keeping the outside verdicts of the tests the calibration found the check can judge."""
+    for name, entry in result.get("notebooks", {}).items():
+        entry["outside"] = {g: v for g, v in entry.get("outside", {}).items() if g in applicable.get(name, ())}
+    return result
+
+
 def _snapshot(db_url: str, target: Path) -> None:
     """A consistent copy of the course's SQLite gradebook (the online backup API)."""
     if not db_url.startswith("sqlite:///"):
@@ -185,69 +192,72 @@ class Runner:
         _snapshot(course.coursedir.db_url, template)
         preload(cells)
         self.sandbox.share_imports(course.root)
-        applicable = self._calibrate(scratch, notebooks, cells, template)
-        pending = deque(self._job(scratch / f"job-{index}", student, folder, notebooks, cells, applicable, template)
-                        for index, (student, folder) in enumerate(submissions.items()))
+        releases = {}
+        for name in notebooks:
+            path = course.release_notebook(assignment, name)
+            releases[name] = nbformat.read(str(path), as_version=4) if path.is_file() else None
+        solution = self._calibration_submission(scratch / "calibration", notebooks)
+        calibrating = (scratch / "calibration" / "job", calibration.STUDENT, solution)
+        pending = deque([calibrating] + [(scratch / f"job-{index}", student, folder)
+                                         for index, (student, folder) in enumerate(submissions.items())])
         budget = self.timeout * len(notebooks)
-        self.log(f"Grading {len(pending)} submission(s) of {assignment} with {self.jobs} job(s) at a time: "
-                 f"{budget:g} CPU s each at most, cells {self.cell_timeout:g} CPU s, wall-clock backstop "
-                 f"{self.backstop:g}x, {'sandboxed' if self.sandbox.isolated else 'NOT sandboxed'}.")
-        outcomes, running = [], {}
+        self.log(f"Grading the solution, then {len(pending) - 1} submission(s) of {assignment} with {self.jobs} "
+                 f"job(s) at a time: {budget:g} CPU s each at most, cells {self.cell_timeout:g} CPU s, wall-clock "
+                 f"backstop {self.backstop:g}x, {'sandboxed' if self.sandbox.isolated else 'NOT sandboxed'}.")
+        outcomes, running, held, applicable = [], {}, [], None
         with course.gradebook() as gradebook:
-            while pending or running:
-                while pending and len(running) < self.jobs:
-                    job = pending.popleft()
-                    running[fork(lambda job=job: job_module.run(job), job.workdir)] = (job, self._deadline(job))
-                pid, status = os.waitpid(-1, os.WNOHANG)
-                if pid in running:
-                    job, _ = running.pop(pid)
-                    outcomes.append(self._finish(job, self._result(job, status), gradebook))
-                    continue
-                for late, (job, deadline) in list(running.items()):
-                    if time.monotonic() > deadline:
-                        stop(late)
-                        del running[late]
-                        outcomes.append(self._finish(job, self._result(job, None), gradebook))
-                time.sleep(_POLL)
+            try:
+                while pending or running:
+                    while pending and len(running) < self.jobs:
+                        # A student started before the calibration ends has every test checked
+                        # outside; the verdicts the calibration rules out are dropped below.
+                        job = self._job(*pending.popleft(), notebooks, cells, releases, template, applicable)
+                        running[fork(lambda job=job: job_module.run(job), job.workdir)] = (job, self._deadline(job))
+                    finished = []
+                    pid, status = os.waitpid(-1, os.WNOHANG)
+                    if pid in running:
+                        finished.append((running.pop(pid)[0], status))
+                    for late, (job, deadline) in list(running.items()):
+                        if time.monotonic() > deadline:
+                            stop(late)
+                            del running[late]
+                            finished.append((job, None))
+                    for job, status in finished:
+                        result = self._result(job, status)
+                        if job.workdir == calibrating[0]:
+                            # Nothing is recorded before the solution has earned full marks.
+                            applicable, notes = calibration.judge(result, cells, self.sandbox)
+                            self.notes += notes
+                            self.log("  the solution earns full marks: grading goes on.")
+                        else:
+                            held.append((job, result))
+                    if applicable is not None:
+                        while held:
+                            job, result = held.pop(0)
+                            outcomes.append(self._finish(job, _judged_outside(result, applicable), gradebook))
+                    if not finished:
+                        time.sleep(_POLL)
+            finally:
+                for pid in running:  # a failed calibration stops the students started beside it
+                    stop(pid)
         return sorted(outcomes, key=lambda o: o.student)
 
     def _deadline(self, job) -> float:
         """When the runner stops a job whatever it is doing: the wall-clock backstop of its CPU budget."""
         return time.monotonic() + self.backstop * job.cpu_budget + 60.0
 
-    def _calibrate(self, scratch: Path, notebooks, cells, template) -> dict:
-        """Grade the solution as a student; notebook -> the grade ids the outside check judges.
-
-        Raises :class:`~rnnlab.grading.calibration.CalibrationFailed` unless it earns full marks.
-        """
-        folder = scratch / "calibration"
+    def _calibration_submission(self, folder: Path, notebooks) -> Path:
+        """The release answered with the solution, as a submitted folder (see :mod:`.calibration`)."""
         source = self.course.folder("source") / self.assignment
         calibration.write_submission(folder / "submitted", {n: self.course.release_notebook(self.assignment, n)
                                                             for n in notebooks},
                                      {n: source / f"{n}.ipynb" for n in notebooks})
-        job = self._job(folder / "job", calibration.STUDENT, folder / "submitted", notebooks, cells, {}, template)
-        self.log(f"Calibrating: grading the solution of {self.assignment} as a student would be graded.")
-        pid = fork(lambda: job_module.run(job), job.workdir)
-        deadline = self._deadline(job)
-        while True:
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                break
-            if time.monotonic() > deadline:
-                stop(pid)
-                status = None
-                break
-            time.sleep(_POLL)
-        applicable, notes = calibration.judge(self._result(job, status), cells, self.sandbox)
-        self.notes += notes
-        return applicable
+        return folder / "submitted"
 
-    def _job(self, workdir, student, folder, notebooks, cells, applicable, template):
+    def _job(self, workdir, student, folder, notebooks, cells, releases, template, applicable):
+        """A job grading ``folder``; its outside check judges the ``applicable`` tests (all while
+        the calibration has not said which)."""
         workdir.mkdir(parents=True)
-        releases = {}
-        for name in notebooks:
-            path = self.course.release_notebook(self.assignment, name)
-            releases[name] = nbformat.read(str(path), as_version=4) if path.is_file() else None
         return job_module.Job(
             student=student, assignment=self.assignment, submitted=folder, notebooks=notebooks, cells=cells,
             releases=releases, applicable=applicable, course_root=self.course.root,

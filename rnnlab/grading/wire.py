@@ -193,6 +193,10 @@ def encode(value, depth: int = 0, trusted: bool = False):
         return {"opaque": "too deeply nested"}
     if value is None or type(value) in (bool, int, float, str):
         return value
+    if isinstance(value, types.ModuleType):
+        # First: a lazily imported module loads on any failed isinstance check (which reads
+        # its __class__), and the base class's lookup of its name leaves it unloaded.
+        return {"module": str(types.ModuleType.__getattribute__(value, "__name__"))}
     libraries = {str(getattr(cls, "__module__", "")).split(".")[0] for cls in type(value).__mro__}
     # A library is touched only when the value is one of its objects: a module imported
     # lazily and never used stays unloaded.
@@ -234,8 +238,6 @@ def encode(value, depth: int = 0, trusted: bool = False):
     if torch is not None and isinstance(value, torch.nn.Module) and not trusted:
         tensors = [*value.named_parameters(), *value.named_buffers()]
         return {"module_state": [[name, encode(t.detach(), depth + 1), bool(t.requires_grad)] for name, t in tensors]}
-    if isinstance(value, types.ModuleType):  # the base class's lookup leaves a lazy module unloaded
-        return {"module": str(types.ModuleType.__getattribute__(value, "__name__"))}
     if trusted:
         return {"pickle": base64.b64encode(pickle.dumps(value)).decode()}
     if isinstance(value, collections.abc.Mapping):
