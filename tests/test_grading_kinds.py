@@ -529,7 +529,8 @@ def test_a_kernel_that_cannot_import_is_named_as_the_cause(module, sandbox, caus
                              "test_a": "NameError: name 'check' is not defined"})
     with pytest.raises(calibration.CalibrationFailed) as failure:
         calibration.judge(result, CELLS, sandbox)
-    assert len(failure.value.causes) == 2 and all(cause in c for c in failure.value.causes), failure.value.causes
+    assert len(failure.value.causes) == 3 and all(cause in c for c in failure.value.causes), failure.value.causes
+    assert failure.value.causes[2].startswith("nb/cell 1: the solution's cell fails in ")
     assert failure.value.causes[0].startswith("nb/test_a: the solution scores 0 of 2 in ")
 
 
@@ -736,3 +737,12 @@ def test_plain_python_cells_run_without_starting_ipython():
     assert cells.run("%%time\nz = y") == {"ok": True} and cells.shell is not None
     assert cells.namespace["z"] == 5 and cells.run("w = rnn_cell(z)") == {"ok": True}
     assert cells.namespace["w"] == 6
+
+
+def test_an_error_in_a_read_only_cell_of_the_solution_stops_the_run_even_with_full_marks():
+    result = _result({"test_a": [2.0, 2.0], "test_b": [1.0, 1.0]},
+                     errors={"setup": "ModuleNotFoundError: No module named 'no_such_package_anywhere'"})
+    with pytest.raises(calibration.CalibrationFailed) as failure:
+        calibration.judge(result, {"nb": {**CELLS["nb"], "setup": {"solution": False, "grade": False}}}, _sandbox())
+    assert failure.value.causes == [f"nb/setup: the solution's cell fails in the sandboxed kernel: the sandboxed kernel "
+                                    f"cannot import no_such_package_anywhere: it is not installed for {sys.executable}"]

@@ -8,6 +8,10 @@ hides a package, a solution that fails its own tests), and grading would turn th
 into everyone's grade: :func:`judge` raises :class:`CalibrationFailed` with the cause in
 words, and the command stops before recording anything (exit status 2).
 
+Any error the kernel shows in a cell of the solution stops the run too, even when the
+marks are full: a read-only cell that fails in the sandbox (an import, a file) means the
+students' notebooks do not run there as they do for the instructor.
+
 When it does, :func:`judge` also says which tests the outside check can judge: those the
 solution passes there. A test the solution fails only outside (it needs objects that
 cannot cross between processes, such as models trained by a read-only cell) keeps
@@ -112,6 +116,10 @@ def judge(result: dict, cells: dict, sandbox) -> tuple[dict, list]:
                 continue
             why = first_import or _cause(kernel, errors.get(grade_id, "no error shown"), sandbox)
             causes.append(f"{name}/{grade_id}: the solution scores {score:g} of {points:g} in {kernel}: {why}")
+        graded = {g for g, info in cells[name].items() if info.get("grade") and not info.get("solution")}
+        for where, error in errors.items():
+            if where not in graded:  # a read-only or answer cell: full marks or not, the set-up is broken
+                causes.append(f"{name}/{where}: the solution's cell fails in {kernel}: {_cause(kernel, error, sandbox)}")
         for failure in entry.get("replay", []):
             causes.append(f"{failure} — the solution's cell runs in the kernel but cannot be replayed by the "
                           f"outside check: {_cause('the outside check', failure, sandbox)}")
