@@ -658,6 +658,8 @@ def relu(a):
     ("rnn", False, {"activation": relu}, "h_t = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh), but your outputs apply ReLU"),
     ("rnn", False, {"activation": lambda a: a / (1 + np.abs(a))}, "apply softsign x / (1 + |x|) there instead of tanh"),
     ("rnn", False, {"activation": lambda a: np.clip(a, -1, 1)}, "apply hard tanh (a clip to [−1, 1])"),
+    # a bound no input reached is not named: the inputs stay below 40, so the upper one is unseen
+    ("rnn", False, {"activation": lambda a: np.clip(a, -0.5, 40)}, "apply a clip from below at -0.5 there"),
     ("rnn", False, {"activation": lambda a: np.where(a > 0, a, 0.1 * a)}, "leaky ReLU (slope 0.1 below 0)"),
     ("rnn", True, {"activation": lambda a: np.where(a > 0, a, np.expm1(a))}, "apply ELU (α = 1) there"),
     ("rnn", True, {"activation": relu}, "apply ReLU there instead of tanh"),

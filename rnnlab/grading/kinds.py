@@ -96,12 +96,19 @@ def _fitted(a, y) -> list[Function]:
         scale = float(np.median(y / base(a))) if np.all(np.abs(base(a)) > 1e-3) else 0.0
         if abs(scale) > 1e-3 and abs(scale - 1.0) > 1e-3:
             found.append(Function(f"{scale:.4g}·{said}(x)", lambda v, c=scale, f=base: c * f(v)))
+    # A clip's bound is read off the outputs only where some input went past it; a bound
+    # no input reached is not named (it may be anywhere beyond the inputs, or absent).
     low, high = float(np.min(y)), float(np.max(y))
-    if high > low:
-        name = "hard tanh (a clip to [−1, 1])" if (round(low, 6), round(high, 6)) == (-1.0, 1.0) else \
-            f"a clip to [{low:.3g}, {high:.3g}]"
-        found.append(Function(name, lambda v, lo=low, hi=high: np.clip(v, lo, hi)))
-        found[-1] = Function(found[-1].name.replace("-0,", "0,").replace("[−0", "[0"), found[-1].apply)
+    low_seen, high_seen = bool(np.any(a < low - 1e-9)), bool(np.any(a > high + 1e-9))
+    if high > low and (low_seen or high_seen):
+        if low_seen and high_seen:
+            name = "hard tanh (a clip to [−1, 1])" if (round(low, 6), round(high, 6)) == (-1.0, 1.0) else \
+                f"a clip to [{low:.3g}, {high:.3g}]"
+        else:
+            name = f"a clip from above at {high:.3g}" if high_seen else f"a clip from below at {low:.3g}"
+            low, high = (low, np.inf) if low_seen else (-np.inf, high)
+        found.append(Function(name.replace("-0,", "0,").replace("[−0", "[0"),
+                              lambda v, lo=low, hi=high: np.clip(v, lo, hi)))
     if a.size >= 2 and np.ptp(a) > 0:
         scale, offset = np.polyfit(a, y, 1)
         if abs(scale) > 1e-6 and (abs(scale - 1.0) > 1e-6 or abs(offset) > 1e-9):
