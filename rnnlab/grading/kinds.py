@@ -100,7 +100,7 @@ def _fitted(a, y) -> list[Function]:
     # no input reached is not named (it may be anywhere beyond the inputs, or absent).
     low, high = float(np.min(y)), float(np.max(y))
     low_seen, high_seen = bool(np.any(a < low - 1e-9)), bool(np.any(a > high + 1e-9))
-    if high > low and (low_seen or high_seen):
+    if high - low > 1e-6 and (low_seen or high_seen):   # a range of rounding noise is a constant
         if low_seen and high_seen:
             name = "hard tanh (a clip to [−1, 1])" if (round(low, 6), round(high, 6)) == (-1.0, 1.0) else \
                 f"a clip to [{low:.3g}, {high:.3g}]"
