@@ -38,11 +38,15 @@ c.Execute.timeout = 60
 # A test cell a student deletes comes back from the gradebook when grading.
 c.OverwriteCells.add_missing_cells = True
 
-# nbgrader's own sanitizing steps, with an OverwriteCells that warns about edited locked
-# cells only, not about every test cell released without its hidden tests.
+# nbgrader's own sanitizing steps, with two of ours: two cells with one grade id (an answer
+# cell split in two, a test cell pasted twice) are graded at the last copy, the others run
+# as ordinary cells (nbgrader's own DeduplicateIds leaves empty metadata that
+# add_missing_cells cannot read: rnnlab/grading/tamper.py); and an OverwriteCells that
+# warns about edited locked cells only, not about every test cell released without its
+# hidden tests (rnnlab/grading/overwrite.py).
 c.Autograde.sanitize_preprocessors = [
     "nbgrader.preprocessors.ClearOutput",
-    "nbgrader.preprocessors.DeduplicateIds",
+    "rnnlab.grading.tamper.DeduplicateIds",
     "nbgrader.preprocessors.OverwriteKernelspec",
     "rnnlab.grading.overwrite.OverwriteCells",
     "nbgrader.preprocessors.CheckCellMetadata",

@@ -24,6 +24,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from . import kinds
 from . import mistakes as M
 from . import oracles
 from .cases import cases
@@ -211,10 +212,13 @@ def _verdict(spec, case, arrays, got, expected, graded, cause=None):
         lines.append(f"  {', '.join(right)} {'is' if len(right) == 1 else 'are'} right.")
     explained = cause() if cause else None
     mistake = None if explained else _matching_mistake(spec, arrays, got, expected, graded)
+    kind = None
+    if not explained and mistake is None:
+        kind = kinds.explain(spec.name, arrays, got, expected, close)
     if explained:
         lines += explained
-    elif mistake is not None:
-        lines.append(named(mistake.message))
+    elif mistake is not None or kind is not None:
+        lines.append(named(mistake.message if mistake is not None else kind))
     else:
         scaled = _scale_hint({k: got[k] for k in graded}, {k: expected[k] for k in graded})
         lines.append(scaled or "It matches none of the usual mistakes the tests know; "

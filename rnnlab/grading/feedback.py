@@ -80,8 +80,8 @@ FIGURE_ALT = "A figure that this cell drew when your notebook was graded."
 
 
 class ReadableFeedback(Preprocessor):
-    """Add :data:`WRAP_CSS` to the page (after nbconvert's CSSHTMLHeaderPreprocessor, which
-    resets it), and :data:`FIGURE_ALT` to figures without a text alternative (nbconvert
+    """Add ``WRAP_CSS`` to the page (after nbconvert's CSSHTMLHeaderPreprocessor, which
+    resets it), and ``FIGURE_ALT`` to figures without a text alternative (nbconvert
     would put a placeholder there and warn about every such figure)."""
 
     enabled = Bool(True, help="nbconvert's preprocessors are off unless enabled").tag(config=True)

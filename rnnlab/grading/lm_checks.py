@@ -29,7 +29,7 @@ import torch
 
 from .checks import Wrong, as_array, close
 from .mistakes import Mistake, singles_then_pairs
-from .running import hidden_inputs, run_answer
+from .running import CheckFailed, hidden_inputs, named, run_answer
 
 LN2 = math.log(2.0)
 Z_LIMIT = 5.0   # standard errors of the mean surprisal that a correct sampler stays within
@@ -137,7 +137,7 @@ def check_bits_per_char(bits_per_char, hidden=False):
     """``bits_per_char(logits, targets)`` against ``cross_entropy(logits[:-1], targets[1:]) / ln 2``."""
     __tracebackhide__ = True  # IPython leaves this frame out of the student's traceback
     if not callable(bits_per_char):
-        raise AssertionError(f"bits_per_char must be a function; it is {type(bits_per_char).__name__}")
+        raise CheckFailed(f"bits_per_char must be a function; it is {type(bits_per_char).__name__}")
     chosen = BITS_VISIBLE + (hidden_inputs("BITS_HIDDEN") if hidden else ())
     for case in chosen:
         logits, targets = case.draw()
@@ -146,10 +146,10 @@ def check_bits_per_char(bits_per_char, hidden=False):
         try:
             got = _as_number(result, "bits_per_char")
         except Wrong as exc:
-            raise AssertionError(f"{exc} (inputs {case.describe()})") from None
+            raise CheckFailed(f"{exc} (inputs {case.describe()})") from None
         expected = reference_bits_per_char(logits, targets)
         if not math.isfinite(got):
-            raise AssertionError(
+            raise CheckFailed(
                 f"bits_per_char returned {got} on the inputs {case.describe()}: the probabilities overflowed. "
                 "exp of a large logit is inf in float32; torch.log_softmax (or cross_entropy) subtracts the "
                 "largest logit first and stays finite.")
@@ -161,9 +161,9 @@ def check_bits_per_char(bits_per_char, hidden=False):
         for mistake in singles_then_pairs(BITS_MISTAKES):
             value = mistaken_bits_per_char(logits, targets, **mistake.flags)
             if close(np.array(got), np.array(value)) and not close(np.array(value), np.array(expected)):
-                raise AssertionError(f"{message}\nYour value is exactly what this mistake gives: {mistake.message}")
+                raise CheckFailed(f"{message}\n" + named(mistake.message))
         ratio = got / expected if expected else float("nan")
-        raise AssertionError(f"{message}\nYour value is {ratio:.4g} × the expected one; it matches none of the usual "
+        raise CheckFailed(f"{message}\nYour value is {ratio:.4g} × the expected one; it matches none of the usual "
                              "mistakes the tests know: compare your code with the formula above, one step at a time.")
     print(f"OK: bits_per_char agrees with torch.nn.functional.cross_entropy / ln 2 on {len(chosen)} cases"
           f"{', the hidden ones included' if hidden else ''}.")
@@ -367,7 +367,7 @@ def _call_sample(answer, case, model, prefix, seed):
     try:
         return _read_samples(result, case)
     except Wrong as exc:
-        raise AssertionError(f"{exc} (inputs {case.describe()})") from None
+        raise CheckFailed(f"{exc} (inputs {case.describe()})") from None
 
 
 def _sample_verdict(case, model, prefix, drawn):
@@ -399,24 +399,24 @@ def check_sample(sample, hidden=False):
     """``sample(model, prefix, temperature, generator, steps)``: seeded, and distributed as softmax(logits / T)."""
     __tracebackhide__ = True  # IPython leaves this frame out of the student's traceback
     if not callable(sample):
-        raise AssertionError(f"sample must be a function; it is {type(sample).__name__}")
+        raise CheckFailed(f"sample must be a function; it is {type(sample).__name__}")
     chosen = SAMPLE_VISIBLE + (hidden_inputs("SAMPLE_HIDDEN") if hidden else ())
     for case in chosen:
         model, prefix = case.draw()
         first = _call_sample(sample, case, model, prefix, case.seed)
         again = _call_sample(sample, case, model, prefix, case.seed)
         if not np.array_equal(first, again):
-            raise AssertionError(f"sample gave different characters on the inputs {case.describe()} for two "
+            raise CheckFailed(f"sample gave different characters on the inputs {case.describe()} for two "
                                  f"generators seeded alike.\n{SAMPLE_MISTAKES['seed_ignored']}")
         if np.array_equal(first, _greedy(model, prefix, case.steps)) and case.temperature >= 0.5:
-            raise AssertionError(f"sample returned the most likely characters on the inputs {case.describe()}.\n"
+            raise CheckFailed(f"sample returned the most likely characters on the inputs {case.describe()}.\n"
                                  f"{SAMPLE_MISTAKES['greedy']}")
         other = _call_sample(sample, case, model, prefix, case.seed + 1000)
         if np.array_equal(first, other) and case.temperature >= 0.5:
-            raise AssertionError(f"sample gave the same {first.size} characters on the inputs {case.describe()} "
+            raise CheckFailed(f"sample gave the same {first.size} characters on the inputs {case.describe()} "
                                  f"for generators seeded differently.\n{SAMPLE_MISTAKES['generator_unused']}")
         message = _sample_verdict(case, model, prefix, first)
         if message:
-            raise AssertionError(message)
+            raise CheckFailed(message)
     print(f"OK: sample draws from softmax(logits / temperature) with its generator on {len(chosen)} cases"
           f"{', the hidden ones included' if hidden else ''}.")

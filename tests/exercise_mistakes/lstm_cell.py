@@ -13,6 +13,16 @@ SUBMISSIONS = [
     Submission("sigmoid_on_cell",
                edits={"lstm_cell": [("torch.sigmoid(o) * torch.tanh(c_new)", "torch.sigmoid(o) * torch.sigmoid(c_new)")]},
                fails=failing("h_t = o_t ⊙ tanh(c_t)", *ALL)),
+    # One step keeps |c_t| < 1 on the tests' inputs, where hard tanh is the identity: the cell
+    # tests name the missing tanh their outputs show; over five steps c_t passes 1 and the
+    # sequence tests see the clip.
+    Submission("hard_tanh_on_cell",
+               edits={"lstm_cell": [("torch.sigmoid(o) * torch.tanh(c_new)", "torch.sigmoid(o) * torch.clamp(c_new, -1, 1)")]},
+               fails={**failing("the tanh on the cell state is missing", *ALL[:2]),
+                      **failing("apply hard tanh (a clip to [−1, 1]) there instead of tanh", *ALL[2:])}),
+    Submission("dropped_forget_term",
+               edits={"lstm_cell": [("torch.sigmoid(f) * c + ", "")]},
+               fails=failing("the term f_t ⊙ c_{t-1} is missing", *ALL)),
     Submission("returned_c_h",
                edits={"lstm_cell": [("return h_new, c_new", "return c_new, h_new")]},
                fails=failing("you returned (c_t, h_t)", *ALL)),
