@@ -1,0 +1,137 @@
+"""Tasks on a real Dask cluster (rnnlab.grading.cluster): a killed worker loses nothing, repeats nothing.
+
+Each test starts ``dask scheduler`` and two ``dask worker`` processes on 127.0.0.1
+(tests/services/dask_cluster.py) and stops them at the end. The tasks
+(tests/services/dask_tasks.py) leave a file when they start, so the tests count how often
+a task ran, and on which worker, independently of what Dask reports.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from services import dask_tasks
+from services.dask_cluster import dask_cluster
+
+from rnnlab.grading import cluster
+
+pytestmark = pytest.mark.slow
+
+WAIT = 120  # seconds, for anything the tests wait for
+
+
+def _wait_for(condition, what):
+    deadline = time.monotonic() + WAIT
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"waited {WAIT} s for {what}")
+        time.sleep(0.05)
+
+
+def test_a_worker_killed_mid_task_loses_no_task_and_records_each_once(tmp_path):
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    names = [f"student{index:02d}" for index in range(6)]
+    with dask_cluster(tmp_path / "cluster", workers=2) as running:
+        client = cluster.connect(running.address)
+        try:
+            assert cluster.check_workers(client) == 2
+            killed = {}
+
+            def kill_when_worker0_is_busy():
+                _wait_for(lambda: any(".worker-0." in p.name for p in markers.iterdir()), "worker-0 to start a task")
+                killed["task"] = next(p.name.split(".")[0] for p in markers.iterdir() if ".worker-0." in p.name)
+                running.kill_worker("worker-0")
+
+            killer = threading.Thread(target=kill_when_worker0_is_busy)
+            killer.start()
+            results = list(cluster.run_each(client, dask_tasks.slow, {name: (name, str(markers)) for name in names}))
+            killer.join(WAIT)
+        finally:
+            client.close()
+
+    assert sorted(r.name for r in results) == names, "every task gives exactly one result"
+    assert all(r.error is None for r in results), [r.error for r in results if r.error]
+    starts = dask_tasks.starts(markers)
+    victim = killed["task"]
+    assert sorted(starts[victim]) == ["worker-0", "worker-1"], (
+        f"the task running on the killed worker ran again on the other one: {starts[victim]}")
+    by_name = {r.name: r.value for r in results}
+    assert by_name[victim]["worker"] == "worker-1", "its result is the rerun's"
+    assert sum(len(s) for s in starts.values()) == len(names) + 1, (
+        f"only the interrupted task started twice: {starts}")
+
+
+def test_a_task_that_kills_every_worker_it_meets_is_reported_not_lost(tmp_path, monkeypatch):
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    # Give up on a task at the first worker death (Dask's default retries it on 3 more workers).
+    monkeypatch.setenv("DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES", "0")
+    with dask_cluster(tmp_path / "cluster", workers=2) as running:
+        client = cluster.connect(running.address)
+        try:
+            payloads = {name: (name, str(markers)) for name in ("ada", "bob", "cy")}
+            results = list(cluster.run_each(client, dask_tasks.slow, payloads))
+            poisoned = list(cluster.run_each(client, dask_tasks.kill_own_worker, {"mallory": None}))
+            after = list(cluster.run_each(client, dask_tasks.slow, {"dee": ("dee", str(markers))}))
+        finally:
+            client.close()
+    assert [r.error for r in results] == [None, None, None]
+    assert len(poisoned) == 1 and poisoned[0].name == "mallory" and poisoned[0].value is None
+    assert "workers that died" in poisoned[0].error
+    assert after[0].error is None, "the surviving worker goes on grading"
+
+
+def test_no_worker_left_ends_the_wait_with_an_error_for_each_task(tmp_path):
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    with dask_cluster(tmp_path / "cluster", workers=1) as running:
+        client = cluster.connect(running.address)
+        try:
+            running.kill_worker("worker-0")
+            _wait_for(lambda: not client.scheduler_info(n_workers=-1)["workers"], "the scheduler to drop the worker")
+            started = time.monotonic()
+            results = list(cluster.run_each(client, dask_tasks.slow, {n: (n, str(markers)) for n in ("ada", "bob")},
+                                            no_worker_timeout=2, poll=0.2))
+        finally:
+            client.close()
+    assert sorted(r.name for r in results) == ["ada", "bob"]
+    assert all(r.value is None and "no Dask worker" in r.error for r in results)
+    assert time.monotonic() - started < WAIT
+    assert not list(markers.iterdir())
+
+
+def test_scheduler_address_is_checked_before_connecting():
+    assert cluster.scheduler_address("tcp://127.0.0.1:8786") == "tcp://127.0.0.1:8786"
+    for wrong in ("127.0.0.1:8786", "tcp://127.0.0.1", "http://127.0.0.1:8786", "tcp://:8786", "tcp://h:99999"):
+        with pytest.raises(ValueError, match="--scheduler must be a Dask scheduler address"):
+            cluster.scheduler_address(wrong)
+
+
+def test_pack_and_unpack_carry_files_and_folders_but_no_links(tmp_path):
+    source = tmp_path / "source"
+    (source / "data").mkdir(parents=True)
+    (source / "a.ipynb").write_text("{}")
+    (source / "data" / "x.bin").write_bytes(bytes(range(256)))
+    (source / "link").symlink_to("/etc/passwd")
+    copy = cluster.unpack(cluster.pack(source), tmp_path / "copy")
+    assert sorted(str(p.relative_to(copy)) for p in copy.rglob("*")) == ["a.ipynb", "data", "data/x.bin"]
+    assert (copy / "data" / "x.bin").read_bytes() == bytes(range(256))
+
+
+def test_unpack_refuses_links_and_escaping_paths(tmp_path):
+    import io
+    import tarfile
+
+    for member in (tarfile.TarInfo("../outside"), tarfile.TarInfo("link")):
+        if member.name == "link":
+            member.type, member.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+            archive.addfile(member, io.BytesIO(b""))
+        with pytest.raises((ValueError, tarfile.FilterError)):
+            cluster.unpack(buffer.getvalue(), tmp_path / "copy")
+    assert not (tmp_path / "outside").exists()

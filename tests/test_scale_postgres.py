@@ -1,0 +1,131 @@
+"""The stock nbgrader commands and the formgrader on a PostgreSQL gradebook (a real server).
+
+A course on a server keeps one gradebook that several graders share: nbgrader's own
+``CourseDirectory.db_url`` pointed at PostgreSQL. These tests start Debian's PostgreSQL
+in a temporary folder (Unix socket only, tests/services/postgres.py), copy the course,
+add the ``db_url`` line an instructor would add to ``nbgrader_config.py``, and run the
+real commands: ``generate_assignment``, ``autograde`` (twice: re-grading changes nothing),
+``generate_feedback``, ``export``, and the formgrader's JSON API that its pages call when
+an instructor types a score.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import urllib.request
+
+import pytest
+from journeys import course as C
+from journeys.servers import jupyter_server
+from services.postgres import postgres_server
+from sqlalchemy import func, select
+
+pytestmark = pytest.mark.slow
+
+ASSIGNMENT = "rnn_forward"
+COURSE_ID = "rnnlab"  # c.CourseDirectory.course_id of nbgrader_config.py
+
+
+@pytest.fixture(scope="module")
+def postgres():
+    with postgres_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def graded_course(postgres, tmp_path_factory):
+    """The course with a PostgreSQL gradebook; ada answered everything, bob nothing; graded once."""
+    root = tmp_path_factory.mktemp("postgres-course")
+    course = C.copy_course(root / "course")
+    url = postgres.create_database("gradebook")
+    with open(course / "nbgrader_config.py", "a") as config:
+        config.write(f"\nc.CourseDirectory.db_url = {url!r}\n")
+    home = root / "home"
+    C.nbgrader(course, "generate_assignment", ASSIGNMENT, "--force", home=home)
+    C.submit(course, ASSIGNMENT, "ada", C.answered_release(course, ASSIGNMENT))
+    C.submit(course, ASSIGNMENT, "bob", course / "exercises" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb")
+    C.nbgrader(course, "autograde", ASSIGNMENT, home=home)
+    return course, url, home
+
+
+def gradebook_state(url: str) -> dict:
+    """Every table's row count, and each graded cell's scores, as the server holds them."""
+    from nbgrader.api import Base, Gradebook
+
+    with Gradebook(url, COURSE_ID) as gradebook:
+        counts = {table.name: gradebook.db.execute(select(func.count()).select_from(table)).scalar()
+                  for table in Base.metadata.sorted_tables}
+        grades = {(submission.student.id, grade.name): (grade.auto_score, grade.manual_score, grade.needs_manual_grade)
+                  for submission in gradebook.find_assignment(ASSIGNMENT).submissions
+                  for notebook in submission.notebooks for grade in notebook.grades}
+    return {"counts": counts, "grades": grades}
+
+
+def max_score(course) -> float:
+    """The points of every autograded test cell of the assignment, hidden tests included."""
+    import nbformat
+
+    notebook = nbformat.read(course / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
+    return float(sum(cell.metadata["nbgrader"]["points"] for cell in notebook.cells
+                     if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("grade")))
+
+
+def test_autograde_writes_its_scores_to_postgresql_and_no_sqlite_file(graded_course):
+    from nbgrader.api import Gradebook
+
+    course, url, _ = graded_course
+    assert not (course / "gradebook.db").exists(), "nbgrader fell back to SQLite"
+    with Gradebook(url, COURSE_ID) as gradebook:
+        ada = gradebook.find_submission(ASSIGNMENT, "ada")
+        bob = gradebook.find_submission(ASSIGNMENT, "bob")
+        assert ada.score == ada.max_score == max_score(course)
+        assert bob.score == 0 and bob.max_score == ada.max_score
+
+
+def test_regrading_on_postgresql_leaves_every_row_as_it_was(graded_course):
+    course, url, home = graded_course
+    before = gradebook_state(url)
+    C.nbgrader(course, "autograde", ASSIGNMENT, "--force", home=home)
+    after = gradebook_state(url)
+    assert after == before
+    assert before["counts"]["student"] == 2 and before["counts"]["submitted_assignment"] == 2
+
+
+def test_feedback_and_export_read_the_postgresql_gradebook(graded_course):
+    course, url, home = graded_course
+    C.nbgrader(course, "generate_feedback", ASSIGNMENT, home=home)
+    total = max_score(course)
+    page = (course / "feedback" / "ada" / ASSIGNMENT / f"{ASSIGNMENT}.html").read_text()
+    assert f"{total:g} / {total:g}" in page or f"{total} / {total}" in page
+    C.nbgrader(course, "export", home=home)
+    with open(course / "grades.csv", newline="") as table:
+        scores = {row["student_id"]: float(row["raw_score"]) for row in csv.DictReader(table)}
+    assert scores == {"ada": total, "bob": 0.0}
+
+
+def _formgrader(server, path: str, body: dict | None = None):
+    """GET (or PUT ``body`` to) the formgrader's JSON API with the server's token."""
+    request = urllib.request.Request(f"{server.base}/formgrader/api/{path}", method="PUT" if body else "GET",
+                                     data=json.dumps(body).encode() if body else None,
+                                     headers={"Authorization": f"token {server.token}"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.load(response)
+
+
+def test_the_formgrader_reads_and_writes_the_postgresql_gradebook(graded_course, tmp_path):
+    from nbgrader.api import Gradebook
+
+    course, url, _ = graded_course
+    with jupyter_server("lab", course, tmp_path / "home", tmp_path / "jupyter.log") as server:
+        submissions = {s["student"]: s for s in _formgrader(server, f"submissions/{ASSIGNMENT}")}
+        assert submissions["ada"]["score"] == max_score(course) and submissions["bob"]["score"] == 0
+        notebooks = {n["student"]: n for n in _formgrader(server, f"submitted_notebooks/{ASSIGNMENT}/{ASSIGNMENT}")}
+        grades = _formgrader(server, f"grades?submission_id={notebooks['bob']['id']}")
+        cell = next(g for g in grades if g["name"] == "test_rnn_cell")
+        saved = _formgrader(server, f"grade/{cell['id']}", {"manual_score": 1.5})
+        assert saved["manual_score"] == 1.5 and saved["needs_manual_grade"] is False
+    with Gradebook(url, COURSE_ID) as gradebook:
+        grade = gradebook.find_grade("test_rnn_cell", ASSIGNMENT, ASSIGNMENT, "bob")
+        assert (grade.manual_score, grade.score, grade.needs_manual_grade) == (1.5, 1.5, False)
+        assert gradebook.find_submission(ASSIGNMENT, "bob").score == 1.5
