@@ -54,6 +54,10 @@ def python_view() -> list[str]:
     arguments = ["--dev-bind", "/", "/"]
     for top, paths in sorted(blocked.items()):
         arguments += ["--perms", "0755", "--tmpfs", str(top)]
+        # bwrap would create the folders between the tmpfs and each bound path with mode 0700.
+        between = sorted({parent for path in paths for parent in path.parents if top in parent.parents})
+        for folder in between:
+            arguments += ["--perms", "0755", "--dir", str(folder)]
         for path in paths:
             arguments += ["--ro-bind", str(path), str(path)]
     return arguments
