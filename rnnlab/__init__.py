@@ -3,10 +3,11 @@
 The cells hold the equations (``rnnlab.cells``), the modules run them over sequences with
 a hand-written backward pass (``rnnlab.modules``, ``rnnlab.recurrence``), and
 ``hidden_grad_norms`` / ``plot_grad_norms`` measure how gradients travel back in time;
-``rnnlab.tasks`` generates seeded synthetic sequence tasks and ``train`` fits a model to one.
+``rnnlab.tasks`` generates seeded synthetic sequence tasks, ``train`` fits a model to one,
+and ``rnnlab.stats`` compares per-seed results (effect size, interval, Holm, verdict).
 """
 
-from . import tasks
+from . import stats, tasks
 from .cells import gru_cell, lstm_cell, rnn_cell
 from .gradients import hidden_grad_norms
 from .modules import GRU, LSTM, RNN
@@ -14,5 +15,5 @@ from .plotting import plot_grad_norms
 from .training import History, SequenceModel, train
 
 __all__ = ["rnn_cell", "gru_cell", "lstm_cell", "RNN", "GRU", "LSTM", "hidden_grad_norms", "plot_grad_norms",
-           "tasks", "train", "History", "SequenceModel"]
+           "stats", "tasks", "train", "History", "SequenceModel"]
 __version__ = "0.1.0"

@@ -36,8 +36,10 @@ __all__ = [
     "one_hot", "embedded_reber_next_symbols", "embedded_reber",
     "lzw_complexity", "lzw_string", "memorisation",
     "noisy_sines",
+    "COUNTING_LANGUAGES", "COUNTING_START", "COUNTING_END", "counting_symbols", "counting_string",
+    "is_counting_string", "counting_batch", "counting", "strings_predicted",
     "adding_problem_task", "adding_problem_le2015_task", "temporal_order_task",
-    "embedded_reber_task", "memorisation_task", "noisy_sines_task",
+    "embedded_reber_task", "counting_task", "memorisation_task", "noisy_sines_task",
 ]
 
 
@@ -455,6 +457,115 @@ def embedded_reber(batch_size: int, *, seed, batch_first: bool = False) -> Batch
                  mask.T.contiguous() if batch_first else mask)
 
 
+# --------------------------------------------------------------------------- counting languages
+
+COUNTING_LANGUAGES = {"anbn": "ab", "anbncn": "abc"}
+"""The counting languages by name, each with its letters: a^n b^n and a^n b^n c^n."""
+
+COUNTING_START, COUNTING_END = "S", "T"
+"""The start symbol read before each string and the end symbol predicted after it
+(Gers and Schmidhuber 2001 mark both ends of their strings the same way)."""
+
+
+def _check_language(language) -> str:
+    if language not in COUNTING_LANGUAGES:
+        raise ValueError(f"language must be one of {sorted(COUNTING_LANGUAGES)}, got {describe(language)}")
+    return COUNTING_LANGUAGES[language]
+
+
+def counting_symbols(language: str) -> tuple[str, str]:
+    """(input alphabet, output alphabet) of a counting language: the network reads
+    ``S`` and the letters, and predicts the letters and ``T``; e.g. ``("Sab", "abT")``."""
+    letters = _check_language(language)
+    return COUNTING_START + letters, letters + COUNTING_END
+
+
+def counting_string(language: str, n: int) -> str:
+    """The string of ``language`` with count ``n``: ``"aaabbb"`` for ("anbn", 3),
+    ``"aabbcc"`` for ("anbncn", 2)."""
+    letters = _check_language(language)
+    n = check_positive_int("n", n)
+    return "".join(letter * n for letter in letters)
+
+
+def is_counting_string(language: str, string: str) -> bool:
+    """Whether ``string`` is a^n b^n (or a^n b^n c^n) for some n >= 1."""
+    letters = _check_language(language)
+    if not isinstance(string, str):
+        raise TypeError(f"string must be a str, got {describe(string)}")
+    n, remainder = divmod(len(string), len(letters))
+    return n >= 1 and remainder == 0 and string == "".join(letter * n for letter in letters)
+
+
+def _counting_allowed(letters: str, n: int) -> list[str]:
+    """The symbols that may follow each prefix S, S x1, ..., S x1 ... xL of the string
+    x1 ... xL of count ``n``, each as a string of allowed symbols (L + 1 of them).
+
+    After S only ``a`` may come (n >= 1). While a's are read the count is open, so after
+    a^k (k = 1 .. n) both ``a`` and ``b`` may follow. From the first ``b`` on n is known
+    and every symbol is determined: n - 1 more b's, then (a^n b^n c^n) a ``c`` and n - 1
+    more c's, then the end T."""
+    allowed = [letters[0]] + [letters[:2]] * n
+    for k in range(1, len(letters)):
+        following = letters[k + 1] if k + 1 < len(letters) else COUNTING_END
+        allowed += [letters[k]] * (n - 1) + [following]
+    return allowed
+
+
+def counting_batch(language: str, counts, *, batch_first: bool = False) -> Batch:
+    """Next-symbol prediction on the strings of ``language`` with the given counts n.
+
+    Sequence k reads ``S`` followed by the string of count ``counts[k]``, one-hot over the
+    input alphabet of :func:`counting_symbols`; at every step the target marks the symbols
+    that may come next, over the output alphabet (after the last letter: only ``T``). A network
+    that predicts exactly the allowed set at every step knows where the a's end only by
+    counting them: it must predict the last b (or c) and the end T at the right step.
+    Sequences are zero-padded to the longest; ``mask`` is True on real steps.
+
+    Returns a :class:`Batch`: ``inputs`` (T, N, 3 or 4) float32, ``targets`` (T, N, 3 or 4)
+    float32, ``mask`` (T, N) bool; T = len(letters) * max(counts) + 1; batch-first with
+    ``batch_first=True``.
+
+    Sources: Gers and Schmidhuber (2001) (``gers2001lstm``), who posed the task this way
+    (predict the set of possible next symbols); Weiss, Goldberg and Yahav (2018)
+    (``weiss2018practical``), who compared the LSTM and the GRU on it.
+    """
+    letters = _check_language(language)
+    if isinstance(counts, (int, np.integer)) or not isinstance(counts, (list, tuple, range, np.ndarray)):
+        raise TypeError(f"counts must be a list of ints (one n per sequence), got {describe(counts)}")
+    counts = [check_positive_int(f"counts[{k}]", n) for k, n in enumerate(counts)]
+    if not counts:
+        raise ValueError("counts must hold at least one n, got an empty list")
+    _check_bool("batch_first", batch_first)
+    inputs_alphabet, outputs_alphabet = counting_symbols(language)
+    steps = len(letters) * max(counts) + 1
+    inputs = np.zeros((len(counts), steps, len(inputs_alphabet)), dtype=np.float32)
+    targets = np.zeros((len(counts), steps, len(outputs_alphabet)), dtype=np.float32)
+    mask = np.zeros((len(counts), steps), dtype=bool)
+    for k, n in enumerate(counts):
+        read = COUNTING_START + "".join(letter * n for letter in letters)
+        for t, (symbol, allowed) in enumerate(zip(read, _counting_allowed(letters, n))):
+            inputs[k, t, inputs_alphabet.index(symbol)] = 1.0
+            targets[k, t, [outputs_alphabet.index(a) for a in allowed]] = 1.0
+        mask[k, :len(read)] = True
+    return Batch(_time_major(inputs, batch_first), _time_major(targets, batch_first),
+                 _time_major(mask, batch_first, dtype=torch.bool))
+
+
+def counting(batch_size: int, language: str, *, counts: tuple[int, int] = (1, 10), seed,
+             batch_first: bool = False) -> Batch:
+    """A batch of :func:`counting_batch` with each n drawn uniformly from ``counts``
+    (``(low, high)``, both inclusive): the training distribution. Weiss et al. (2018)
+    trained on every n below 100 (a^n b^n) and 50 (a^n b^n c^n); the defaults here are
+    smaller, so that a page can afford them; test on larger n with
+    :func:`counting_batch`."""
+    batch_size = check_positive_int("batch_size", batch_size)
+    low, high = _check_range("counts", counts)
+    rng = _generator(seed)
+    return counting_batch(language, rng.integers(low, high + 1, size=batch_size).tolist(),
+                          batch_first=batch_first)
+
+
 # --------------------------------------------------------------------------- LZW complexity
 
 def _shortest_period(text: str) -> str:
@@ -659,12 +770,25 @@ def _masked_binary_cross_entropy(predictions, batch):
     return per_unit[batch.mask].mean()
 
 
-def _fraction_strings_predicted(predictions, batch, *, time_axis):
-    """The fraction of strings for which, at every step, the units with a positive logit
-    are exactly the allowed next symbols. (Our criterion; it asks for the whole set, as
-    the grammar allows one or two symbols at each step.)"""
+def strings_predicted(predictions: torch.Tensor, batch: Batch, *, batch_first: bool = False) -> torch.Tensor:
+    """Which strings of a next-symbol task are predicted right: at every real step the
+    units with a positive logit (a sigmoid above 1/2) are exactly the allowed next symbols.
+
+    ``predictions`` are logits with the layout of ``batch.targets``, (T, N, K) or (N, T, K);
+    returns a bool tensor (N,). Our criterion for the embedded Reber grammar and the
+    counting languages; it asks for the whole set of allowed symbols, as Gers and
+    Schmidhuber (2001) did, where Weiss et al. (2018) only checked that each symbol that
+    came had probability above a threshold.
+    """
+    if not isinstance(predictions, torch.Tensor) or predictions.shape != batch.targets.shape:
+        raise ValueError(f"predictions must be a tensor shaped like the targets {tuple(batch.targets.shape)}, "
+                         f"got {describe(predictions)}")
     wrong = ((predictions > 0) != (batch.targets > 0.5)).any(dim=-1) & batch.mask
-    return (~wrong.any(dim=time_axis)).float().mean()
+    return ~wrong.any(dim=1 if batch_first else 0)
+
+
+def _fraction_strings_predicted(predictions, batch, *, batch_first):
+    return strings_predicted(predictions, batch, batch_first=batch_first).float().mean()
 
 
 def _make_task(name, generator, *, input_size, output_size, readout, loss, accuracy=None, **options) -> Task:
@@ -704,8 +828,18 @@ def embedded_reber_task(*, batch_first: bool = False) -> Task:
     accuracy the fraction of strings whose allowed next symbols are all predicted."""
     return _make_task("embedded Reber grammar", embedded_reber, input_size=len(REBER_SYMBOLS),
                       output_size=len(REBER_SYMBOLS), readout="all", loss=_masked_binary_cross_entropy,
-                      accuracy=functools.partial(_fraction_strings_predicted, time_axis=int(batch_first)),
+                      accuracy=functools.partial(_fraction_strings_predicted, batch_first=batch_first),
                       batch_first=batch_first)
+
+
+def counting_task(language: str, *, counts: tuple[int, int] = (1, 10), batch_first: bool = False) -> Task:
+    """:func:`counting` as a task: per-symbol binary cross-entropy on the real steps, accuracy
+    the fraction of strings predicted right at every step (:func:`strings_predicted`)."""
+    inputs_alphabet, outputs_alphabet = counting_symbols(language)
+    return _make_task(f"{language}, n in {list(counts)}", counting, input_size=len(inputs_alphabet),
+                      output_size=len(outputs_alphabet), readout="all", loss=_masked_binary_cross_entropy,
+                      accuracy=functools.partial(_fraction_strings_predicted, batch_first=batch_first),
+                      language=language, counts=counts, batch_first=batch_first)
 
 
 def memorisation_task(string: str, *, window: int = 10, alphabet: str | None = None,

@@ -20,6 +20,7 @@ GENERATORS = {
     "embedded_reber": lambda seed: tasks.embedded_reber(8, seed=seed),
     "memorisation": lambda seed: tasks.memorisation(8, "ABCABBAC", window=5, seed=seed),
     "noisy_sines": lambda seed: tasks.noisy_sines(8, 20, seed=seed),
+    "counting": lambda seed: tasks.counting(8, "anbncn", counts=(1, 30), seed=seed),
 }
 
 
@@ -327,11 +328,99 @@ def test_noise_has_the_requested_spread():
     assert residual.mean().abs().item() < 0.02
 
 
+# ----------------------------------------------------------------------------- counting languages
+
+@pytest.mark.parametrize("language, n, string", [
+    ("anbn", 1, "ab"), ("anbn", 3, "aaabbb"), ("anbncn", 1, "abc"), ("anbncn", 2, "aabbcc"),
+])
+def test_counting_strings_are_the_hand_written_ones(language, n, string):
+    assert tasks.counting_string(language, n) == string
+    assert tasks.is_counting_string(language, string)
+
+
+@pytest.mark.parametrize("language, string", [
+    ("anbn", ""), ("anbn", "aab"), ("anbn", "abb"), ("anbn", "abab"), ("anbn", "ba"), ("anbn", "aabbc"),
+    ("anbncn", "aabbc"), ("anbncn", "abcabc"), ("anbncn", "aabcbc"), ("anbncn", "ab"), ("anbncn", "aabbcca"),
+])
+def test_strings_off_by_one_or_out_of_order_are_not_counting_strings(language, string):
+    assert not tasks.is_counting_string(language, string)
+
+
+def decode(batch, column, alphabet):
+    """The allowed next symbols of one sequence of a batch, as a list of strings (real steps)."""
+    steps = batch.mask[:, column]
+    return ["".join(symbol for symbol, on in zip(alphabet, row) if on)
+            for row in batch.targets[steps, column].tolist()]
+
+
+@pytest.mark.parametrize("language, n, read, allowed", [
+    # reading S a a b b: after S only a; after a, aa: a or b; after aab: b; after aabb: the end
+    ("anbn", 2, "Saabb", ["a", "ab", "ab", "b", "T"]),
+    ("anbn", 1, "Sab", ["a", "ab", "T"]),
+    ("anbncn", 2, "Saabbcc", ["a", "ab", "ab", "b", "c", "c", "T"]),
+    ("anbncn", 3, "Saaabbbccc", ["a", "ab", "ab", "ab", "b", "b", "c", "c", "c", "T"]),
+])
+def test_counting_targets_of_hand_worked_strings(language, n, read, allowed):
+    inputs_alphabet, outputs_alphabet = tasks.counting_symbols(language)
+    batch = tasks.counting_batch(language, [n, 1])
+    steps = batch.mask[:, 0]
+    assert steps.sum() == len(read) and batch.mask[:, 1].sum() == len(inputs_alphabet)
+    assert "".join(inputs_alphabet[k] for k in batch.inputs[steps, 0].argmax(-1).tolist()) == read
+    assert batch.inputs[steps, 0].sum(-1).eq(1).all()
+    assert decode(batch, 0, outputs_alphabet) == allowed
+    assert batch.inputs[~batch.mask].abs().sum() == 0 and batch.targets[~batch.mask].abs().sum() == 0
+
+
+def allowed_by_brute_force(language, prefix, longest):
+    """Every symbol x such that prefix + x starts a string of the language, plus T if the prefix
+    is itself one, found by listing the language's strings up to count ``longest``."""
+    strings = [tasks.counting_string(language, n) for n in range(1, longest + 1)]
+    allowed = {s[len(prefix)] for s in strings if s.startswith(prefix) and len(s) > len(prefix)}
+    if tasks.is_counting_string(language, prefix):
+        allowed.add("T")
+    return allowed
+
+
+@pytest.mark.parametrize("language", ["anbn", "anbncn"])
+def test_counting_targets_agree_with_the_language_listed_by_brute_force(language):
+    inputs_alphabet, outputs_alphabet = tasks.counting_symbols(language)
+    batch = tasks.counting(40, language, counts=(1, 12), seed=3)
+    for column in range(40):
+        steps = batch.mask[:, column]
+        read = "".join(inputs_alphabet[k] for k in batch.inputs[steps, column].argmax(-1).tolist())
+        assert read[0] == "S" and tasks.is_counting_string(language, read[1:])
+        for t, allowed in enumerate(decode(batch, column, outputs_alphabet)):
+            assert set(allowed) == allowed_by_brute_force(language, read[1:t + 1], 40), (read, t)
+
+
+def test_counting_draws_every_count_in_its_range_and_no_other():
+    batch = tasks.counting(500, "anbn", counts=(3, 7), seed=0)
+    lengths = batch.mask.sum(0)
+    assert set(((lengths - 1) // 2).tolist()) == {3, 4, 5, 6, 7}
+    assert batch.inputs.shape[0] == 2 * 7 + 1
+
+
+def test_strings_predicted_needs_the_exact_set_at_every_real_step():
+    batch = tasks.counting_batch("anbn", [3, 2, 4])
+    perfect = 4 * batch.targets - 2                       # logit +2 where allowed, -2 elsewhere
+    assert tasks.strings_predicted(perfect, batch).tolist() == [True, True, True]
+    early_end = perfect.clone()
+    early_end[5, 2, 2] = 2.0                              # string 2 (n = 4): T predicted after aaaab
+    assert tasks.strings_predicted(early_end, batch).tolist() == [True, True, False]
+    on_padding = perfect.clone()
+    on_padding[7:, 1] = 5.0                               # string 1 (n = 2) has 5 real steps
+    assert tasks.strings_predicted(on_padding, batch).tolist() == [True, True, True]
+    first = tasks.counting_batch("anbn", [3, 2, 4], batch_first=True)
+    assert tasks.strings_predicted(early_end.transpose(0, 1), first, batch_first=True).tolist() == [True, True, False]
+    with pytest.raises(ValueError, match="predictions"):
+        tasks.strings_predicted(perfect[:-1], batch)
+
+
 # ----------------------------------------------------------------------------- layout, tasks, errors
 
 @pytest.mark.parametrize("generator, args", [
     (tasks.adding_problem, (4, 20)), (tasks.temporal_order, (4,)), (tasks.noisy_sines, (4, 10)),
-    (tasks.embedded_reber, (4,)),
+    (tasks.embedded_reber, (4,)), (tasks.counting, (4, "anbn")),
 ])
 def test_batch_first_transposes_the_per_step_tensors(generator, args):
     time_first, batch_first = generator(*args, seed=0), generator(*args, seed=0, batch_first=True)
@@ -344,7 +433,8 @@ def test_batch_first_transposes_the_per_step_tensors(generator, args):
 
 def test_tasks_describe_their_batches():
     for task in (tasks.adding_problem_task(30), tasks.adding_problem_le2015_task(10), tasks.temporal_order_task(),
-                 tasks.embedded_reber_task(), tasks.memorisation_task("ABCA", window=3), tasks.noisy_sines_task(10)):
+                 tasks.embedded_reber_task(), tasks.memorisation_task("ABCA", window=3), tasks.noisy_sines_task(10),
+                 tasks.counting_task("anbn"), tasks.counting_task("anbncn", counts=(2, 4))):
         batch = task.batch(3, seed=0)
         assert batch.inputs.shape[-1] == task.input_size
         assert task.readout in ("last", "all")
@@ -366,6 +456,12 @@ def test_tasks_describe_their_batches():
     (lambda: tasks.lzw_complexity(""), ValueError, "string"),
     (lambda: tasks.adding_problem_task(length=5), ValueError, "length"),
     (lambda: tasks.noisy_sines_task(batch_first="yes"), TypeError, "batch_first"),
+    (lambda: tasks.counting_batch("anbm", [2]), ValueError, "language"),
+    (lambda: tasks.counting_batch("anbn", [2, 0]), ValueError, "counts\\[1\\]"),
+    (lambda: tasks.counting_batch("anbn", 3), TypeError, "counts"),
+    (lambda: tasks.counting_batch("anbn", []), ValueError, "counts"),
+    (lambda: tasks.counting(2, "anbn", counts=(5, 2), seed=0), ValueError, "counts"),
+    (lambda: tasks.counting_string("anbn", 0), ValueError, "n"),
 ])
 def test_bad_arguments_raise_errors_naming_them(call, error, name):
     with pytest.raises(error, match=name):
