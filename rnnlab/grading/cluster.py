@@ -10,15 +10,15 @@ holds the parts that do not depend on how a job grades:
   differ from local grading);
 - :func:`pack` and :func:`unpack` move a folder to or from a worker as bytes (workers on
   other machines share no disk with the main process);
-- :func:`run_each` runs a function once per payload and yields exactly one
-  :class:`TaskResult` per payload.
+- :func:`run_each` runs a function once per payload (on the workers allowed to run it)
+  and yields exactly one :class:`TaskResult` per payload.
 
 Losing a worker is Dask's to handle: the scheduler gives the tasks of a lost worker (its
 machine crashed, its process was killed) to the other workers, and a task that was
 running on more workers that died than ``distributed.scheduler.allowed-failures`` allows
 (3 by default) is given up as ``KilledWorker``. :func:`run_each` turns a given-up task,
-a task that raised, and a wait with no worker at all for ``no_worker_timeout`` seconds
-into a result with an ``error`` for that payload: nothing is lost, nothing comes twice,
+a task that raised, and a wait of ``no_worker_timeout`` seconds with none of the workers
+allowed to run a task connected into a result with an ``error`` for that payload: nothing is lost, nothing comes twice,
 nothing waits forever.
 """
 
@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import io
+import shutil
 import sys
 import tarfile
 import time
@@ -67,12 +68,14 @@ def connect(address: str, timeout: float = 30.0):
 
 
 def fingerprint() -> dict[str, str]:
-    """What grading results depend on besides the course: Python, the packages and rnnlab's own code."""
+    """What grading results depend on besides the course: Python, the packages, rnnlab's own code
+    and whether the sandbox can run."""
     package = Path(importlib.util.find_spec("rnnlab").origin).parent  # found, not imported (no torch import)
     digest = hashlib.sha256()
     for path in sorted(package.rglob("*.py")):
         digest.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes() + b"\0")
-    found = {"python": ".".join(map(str, sys.version_info[:3])), "rnnlab code": digest.hexdigest()[:16]}
+    found = {"python": ".".join(map(str, sys.version_info[:3])), "rnnlab code": digest.hexdigest()[:16],
+             "bubblewrap": "installed" if shutil.which("bwrap") else "missing"}
     for name in PACKAGES:
         try:
             found[name] = metadata.version(name)
@@ -81,8 +84,8 @@ def fingerprint() -> dict[str, str]:
     return found
 
 
-def check_workers(client) -> int:
-    """The number of workers, after checking each runs what we run (:func:`fingerprint`).
+def check_workers(client) -> list[str]:
+    """The addresses of the workers, after checking each runs what we run (:func:`fingerprint`).
 
     ValueError names every worker that differs and how, or says that there is no worker.
     """
@@ -98,7 +101,7 @@ def check_workers(client) -> int:
     if differences:
         raise ValueError("these Dask workers would not grade as this machine does (install the same rnnlab "
                          "checkout and requirements.txt there):\n  " + "\n  ".join(differences))
-    return len(theirs)
+    return sorted(theirs)
 
 
 def pack(folder: Path, max_bytes: int = MAX_PACKED_BYTES) -> bytes:
@@ -148,23 +151,35 @@ def _describe(future) -> str:
     return f"the task raised {type(exception).__name__}: {exception}"
 
 
-def run_each(client, function: Callable, payloads: dict[str, Any], *, no_worker_timeout: float = 300.0,
-             poll: float = 1.0, log: Callable[[str], None] = lambda line: None) -> Iterator[TaskResult]:
-    """Run ``function(payload)`` on the cluster for every payload; yield one :class:`TaskResult` each.
+def workers(client) -> list[str]:
+    """The addresses of the workers the scheduler knows now, sorted."""
+    return sorted(client.scheduler_info(n_workers=-1)["workers"])
 
-    Results come in the order tasks finish. A task is never submitted twice by us; a
-    lost worker's tasks are rerun by the scheduler. When the cluster has had no worker
-    for ``no_worker_timeout`` seconds, the tasks not finished are cancelled and yielded
-    with an error.
+
+def run_each(client, function: Callable, payloads: dict[str, Any], *, shared: tuple = (),
+             allowed: dict[str, list[str]] | None = None, no_worker_timeout: float = 300.0, poll: float = 1.0,
+             log: Callable[[str], None] = lambda line: None) -> Iterator[TaskResult]:
+    """Run ``function(payload, *shared)`` on the cluster for every payload; yield one :class:`TaskResult` each.
+
+    ``shared`` holds further arguments, the same for every task (pass what
+    ``client.scatter`` returned to send a large one once per worker). ``allowed`` maps a
+    payload's name to the worker addresses that may run it (default: any worker).
+    Results come in the order tasks finish. A task is never submitted twice by us; a lost
+    worker's tasks are rerun by the scheduler on the workers allowed. A task none of whose
+    workers has been connected for ``no_worker_timeout`` seconds is cancelled and
+    yielded with an error.
     """
     from distributed import as_completed
 
+    allowed = allowed or {}
     run_id = uuid.uuid4().hex[:8]
-    futures = {client.submit(function, payload, key=f"rnnlab-{name}-{run_id}", pure=False): name
-               for name, payload in payloads.items()}
+    futures = {}
+    for name, payload in payloads.items():
+        where = {"workers": allowed[name], "allow_other_workers": False} if name in allowed else {}
+        futures[client.submit(function, payload, *shared, key=f"rnnlab-{name}-{run_id}", pure=False, **where)] = name
     arriving = as_completed(futures, loop=client.loop)
     pending = set(futures)
-    without_workers_since = None
+    stranded_since: dict = {}
     while pending:
         done = arriving.next_batch(block=False)
         for future in done:
@@ -178,13 +193,15 @@ def run_each(client, function: Callable, payloads: dict[str, Any], *, no_worker_
         if done or not pending:
             continue
         time.sleep(poll)
-        if client.scheduler_info(n_workers=-1)["workers"]:
-            without_workers_since = None
-            continue
-        without_workers_since = without_workers_since or time.monotonic()
-        if time.monotonic() - without_workers_since > no_worker_timeout:
-            log(f"No Dask worker for {no_worker_timeout:g} s: {len(pending)} task(s) not run.")
-            client.cancel(list(pending))
-            for future in sorted(pending, key=futures.get):
-                yield TaskResult(futures[future], error=f"no Dask worker was connected for {no_worker_timeout:g} s")
-            return
+        alive = set(workers(client))
+        now = time.monotonic()
+        for future in list(pending):
+            name = futures[future]
+            if alive & set(allowed.get(name, alive)):
+                stranded_since.pop(future, None)
+                continue
+            if now - stranded_since.setdefault(future, now) > no_worker_timeout:
+                log(f"No Dask worker for {name} in {no_worker_timeout:g} s: not run.")
+                client.cancel([future])
+                pending.discard(future)
+                yield TaskResult(name, error=f"no Dask worker that may run it was connected for {no_worker_timeout:g} s")
