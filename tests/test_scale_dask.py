@@ -90,6 +90,37 @@ def test_a_task_that_kills_every_worker_it_meets_is_reported_not_lost(tmp_path, 
     assert sorted(dask_tasks.starts(markers)) == ["dee"], "eve never ran anywhere else"
 
 
+def _cancel_from_another_client(address: str, prefix: str, markers: Path, name: str) -> None:
+    """Once ``name`` has started, cancel its task as a client that does not own it (force=True)."""
+    from distributed import Client, Future
+
+    _wait_for(lambda: name in dask_tasks.starts(markers), f"{name} to start")
+    with Client(address, set_as_default=False) as other:
+        keys = other.run_on_scheduler(lambda dask_scheduler: [k for k in dask_scheduler.tasks if k.startswith(prefix)])
+        other.cancel([Future(key, other) for key in keys], force=True)
+
+
+def test_a_task_the_cluster_cancels_runs_again_and_gives_one_result(tmp_path):
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    with dask_cluster(tmp_path / "cluster", workers=1) as running:
+        client = cluster.connect(running.address)
+        try:
+            canceller = threading.Thread(target=_cancel_from_another_client,
+                                         args=(running.address, "rnnlab-ada-", markers, "ada"))
+            canceller.start()
+            lines = []
+            # Long enough for the other client to connect and cancel it while it runs, however busy the machine.
+            results = list(cluster.run_each(client, dask_tasks.slow, {"ada": ("ada", str(markers), 10)},
+                                            poll=0.2, log=lines.append))
+            canceller.join(WAIT)
+        finally:
+            client.close()
+    assert [(r.name, r.error) for r in results] == [("ada", None)]
+    assert dask_tasks.starts(markers)["ada"] == ["worker-0", "worker-0"], "cancelled while running, then run again"
+    assert lines == ["The cluster cancelled the task of ada: submitting it again."]
+
+
 def test_no_worker_left_ends_the_wait_with_an_error_for_each_task(tmp_path):
     markers = tmp_path / "markers"
     markers.mkdir()
@@ -97,7 +128,7 @@ def test_no_worker_left_ends_the_wait_with_an_error_for_each_task(tmp_path):
         client = cluster.connect(running.address)
         try:
             running.kill_worker("worker-0")
-            _wait_for(lambda: not client.scheduler_info(n_workers=-1)["workers"], "the scheduler to drop the worker")
+            _wait_for(lambda: not cluster.workers(client), "the scheduler to drop the worker")
             started = time.monotonic()
             results = list(cluster.run_each(client, dask_tasks.slow, {n: (n, str(markers)) for n in ("ada", "bob")},
                                             no_worker_timeout=2, poll=0.2))

@@ -18,8 +18,8 @@ import urllib.request
 import pytest
 from journeys import course as C
 from journeys.servers import jupyter_server
+from services import gradebooks
 from services.postgres import postgres_server
-from sqlalchemy import func, select
 
 pytestmark = pytest.mark.slow
 
@@ -50,16 +50,7 @@ def graded_course(postgres, tmp_path_factory):
 
 
 def gradebook_state(url: str) -> dict:
-    """Every table's row count, and each graded cell's scores, as the server holds them."""
-    from nbgrader.api import Base, Gradebook
-
-    with Gradebook(url, COURSE_ID) as gradebook:
-        counts = {table.name: gradebook.db.execute(select(func.count()).select_from(table)).scalar()
-                  for table in Base.metadata.sorted_tables}
-        grades = {(submission.student.id, grade.name): (grade.auto_score, grade.manual_score, grade.needs_manual_grade)
-                  for submission in gradebook.find_assignment(ASSIGNMENT).submissions
-                  for notebook in submission.notebooks for grade in notebook.grades}
-    return {"counts": counts, "grades": grades}
+    return gradebooks.gradebook_state(url, COURSE_ID, ASSIGNMENT)
 
 
 def max_score(course) -> float:

@@ -143,6 +143,8 @@ class TaskResult:
 def _describe(future) -> str:
     from distributed.scheduler import KilledWorker
 
+    if future.status == "cancelled":
+        return "the cluster cancelled it each time it was submitted"
     if future.status != "error":
         return f"the task ended as {future.status!r} without a result"
     exception = future.exception()
@@ -157,51 +159,62 @@ def workers(client) -> list[str]:
 
 
 def run_each(client, function: Callable, payloads: dict[str, Any], *, shared: tuple = (),
-             allowed: dict[str, list[str]] | None = None, no_worker_timeout: float = 300.0, poll: float = 1.0,
-             log: Callable[[str], None] = lambda line: None) -> Iterator[TaskResult]:
+             allowed: dict[str, list[str]] | None = None, no_worker_timeout: float = 300.0, resubmit: int = 2,
+             poll: float = 1.0, log: Callable[[str], None] = lambda line: None) -> Iterator[TaskResult]:
     """Run ``function(payload, *shared)`` on the cluster for every payload; yield one :class:`TaskResult` each.
 
     ``shared`` holds further arguments, the same for every task (pass what
     ``client.scatter`` returned to send a large one once per worker). ``allowed`` maps a
     payload's name to the worker addresses that may run it (default: any worker).
-    Results come in the order tasks finish. A task is never submitted twice by us; a lost
-    worker's tasks are rerun by the scheduler on the workers allowed. A task none of whose
-    workers has been connected for ``no_worker_timeout`` seconds is cancelled and
-    yielded with an error.
+    Results come in the order tasks finish. A lost worker's tasks are rerun by the
+    scheduler on the workers allowed. A task the cluster cancelled (the client lost its
+    connection to the scheduler for a moment, another client cancelled it) is submitted
+    again, ``resubmit`` times at most. A task none of whose workers has been connected for
+    ``no_worker_timeout`` seconds is cancelled and yielded with an error.
     """
     from distributed import as_completed
 
     allowed = allowed or {}
     run_id = uuid.uuid4().hex[:8]
-    futures = {}
-    for name, payload in payloads.items():
+    futures, attempts = {}, {}
+    arriving = as_completed(loop=client.loop)
+
+    def submit(name):
+        attempts[name] = attempts.get(name, 0) + 1
         where = {"workers": allowed[name], "allow_other_workers": False} if name in allowed else {}
-        futures[client.submit(function, payload, *shared, key=f"rnnlab-{name}-{run_id}", pure=False, **where)] = name
-    arriving = as_completed(futures, loop=client.loop)
-    pending = set(futures)
+        future = client.submit(function, payloads[name], *shared, key=f"rnnlab-{name}-{run_id}-{attempts[name]}",
+                               pure=False, **where)
+        futures[future] = name
+        arriving.add(future)
+
+    for name in payloads:
+        submit(name)
     stranded_since: dict = {}
-    while pending:
+    while futures:
         done = arriving.next_batch(block=False)
         for future in done:
-            pending.discard(future)
-            name = futures[future]
-            if future.status == "finished":
+            name = futures.pop(future, None)
+            if name is None:  # one we cancelled ourselves, already answered for
+                continue
+            if future.status == "cancelled" and attempts[name] <= resubmit:
+                log(f"The cluster cancelled the task of {name}: submitting it again.")
+                submit(name)
+            elif future.status == "finished":
                 yield TaskResult(name, value=future.result())
             else:
                 yield TaskResult(name, error=_describe(future))
             future.release()
-        if done or not pending:
+        if done or not futures:
             continue
         time.sleep(poll)
         alive = set(workers(client))
         now = time.monotonic()
-        for future in list(pending):
-            name = futures[future]
+        for future, name in list(futures.items()):
             if alive & set(allowed.get(name, alive)):
                 stranded_since.pop(future, None)
                 continue
             if now - stranded_since.setdefault(future, now) > no_worker_timeout:
                 log(f"No Dask worker for {name} in {no_worker_timeout:g} s: not run.")
+                del futures[future]
                 client.cancel([future])
-                pending.discard(future)
                 yield TaskResult(name, error=f"no Dask worker that may run it was connected for {no_worker_timeout:g} s")
