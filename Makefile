@@ -34,7 +34,10 @@ $(MATHJAX): package.json
 	cp -r node_modules/mathjax/es5 _extra/_static/mathjax
 	touch $@
 
+# The chapters execute two at a time into Jupyter Book's cache first (tools/execute_book.py);
+# the build then renders them, executing again only what failed there.
 book: $(STAMP) $(MATHJAX) system-deps
+	$(BIN)/python tools/execute_book.py
 	$(BIN)/jupyter-book build -W -n --keep-going .
 
 # Debian packages the book and the tests need (tools/system_deps.sh); installed when missing and we can.

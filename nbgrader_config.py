@@ -27,3 +27,17 @@ c.GenerateFeedback.preprocessors = [
     "rnnlab.grading.feedback.HideHiddenTests",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
+
+# Formulas on the formgrader's grading page and in feedback files render offline: the
+# templates in rnnlab/nbconvert_templates/ replace nbconvert's MathJax-from-a-CDN macro
+# with MathJax 3 inlined in the page (rnnlab/mathjax.py). Found without importing rnnlab,
+# so that loading this file stays cheap.
+import importlib.util as _util  # noqa: E402
+import os as _os  # noqa: E402
+
+c.HTMLExporter.extra_template_basedirs = [
+    _os.path.join(_util.find_spec("rnnlab").submodule_search_locations[0], "nbconvert_templates"),
+    _os.path.join(_util.find_spec("nbgrader").submodule_search_locations[0],
+                  "server_extensions", "formgrader", "templates"),
+]
+c.HTMLExporter.filters = {"inline_mathjax": "rnnlab.mathjax.inline_mathjax"}

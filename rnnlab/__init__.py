@@ -12,8 +12,9 @@ from .cells import gru_cell, lstm_cell, rnn_cell
 from .gradients import hidden_grad_norms
 from .modules import GRU, LSTM, RNN
 from .plotting import plot_grad_norms
+from .stacking import StackedModels
 from .training import History, SequenceModel, train
 
 __all__ = ["rnn_cell", "gru_cell", "lstm_cell", "RNN", "GRU", "LSTM", "hidden_grad_norms", "plot_grad_norms",
-           "stats", "tasks", "train", "History", "SequenceModel"]
+           "stats", "tasks", "train", "History", "SequenceModel", "StackedModels"]
 __version__ = "0.1.0"

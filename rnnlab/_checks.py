@@ -43,10 +43,16 @@ def check_dim(name: str, value, axis: int, expected: int, meaning: str):
         )
 
 
-def check_positive_int(name: str, value) -> int:
-    """A size such as ``hidden_size``: an int of at least 1 (bools are rejected)."""
+def check_int(name: str, value, minimum: int = 1) -> int:
+    """A size such as ``hidden_size`` (at least 1) or a seed (``minimum=0``): an int of at
+    least ``minimum`` (bools are rejected)."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{name} must be an int, got {describe(value)}")
-    if value < 1:
-        raise ValueError(f"{name} must be at least 1, got {value}")
+    if value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {value}")
     return int(value)
+
+
+def check_positive_int(name: str, value) -> int:
+    """A size such as ``hidden_size``: an int of at least 1 (bools are rejected)."""
+    return check_int(name, value, 1)

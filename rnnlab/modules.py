@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from ._checks import check_positive_int, describe
-from .cells import NONLINEARITIES
+from .cells import NONLINEARITIES, project
 from .recurrence import run_layer
 
 
@@ -104,14 +104,20 @@ class _Recurrent(nn.Module):
             halves = []
             for direction, suffix in enumerate(self._suffixes()):
                 index = layer * self.num_directions + direction
-                hs, h_last, c_last = run_layer(
-                    self.mode, x, *self._layer_parameters(layer, suffix), h0[index],
-                    None if c0 is None else c0[index], getattr(self, "nonlinearity", "tanh"), reverse=direction == 1)
-                final_h.append(h_last)
-                if c_last is not None:
-                    final_c.append(c_last)
-                halves.append(hs)
-            x = halves[0] if len(halves) == 1 else torch.cat(halves, dim=-1)
+                weight_ih, weight_hh, bias_ih, bias_hh = self._layer_parameters(layer, suffix)
+                both = bias_ih if self.mode == "GRU" or bias_ih is None else bias_ih + bias_hh
+                gi = project(x, weight_ih, both)
+                if direction == 1:
+                    gi = gi.flip(0)
+                hs, cs = run_layer(self.mode, gi, h0[index], weight_hh, bias_hh,
+                                   None if c0 is None else c0[index],
+                                   nonlinearity=getattr(self, "nonlinearity", "tanh"))
+                final_h.append(hs[-1])
+                if cs is not None:
+                    final_c.append(cs[-1])
+                halves.append(hs.flip(0) if direction == 1 else hs)
+            # the output is a new tensor (not the saved states), so it may be edited in place
+            x = halves[0].clone() if len(halves) == 1 else torch.cat(halves, dim=-1)
         output, h_n = x, torch.stack(final_h)
         c_n = torch.stack(final_c) if final_c else None
         if not batched:

@@ -6,20 +6,85 @@ of the ``torch.autograd.Function`` classes below, which run the recurrence step 
 with the equations of :mod:`rnnlab.cells`.
 
 Going forward, a Function keeps every hidden state and gate value. Going back, it walks
-the steps in reverse and carries ``dh`` = dL/dh_t, the *total* derivative: the gradient
-that reaches ``h_t`` directly from the loss (``grad_hs[t]``) plus the one that comes back
-through ``h_{t+1}``. Each step costs one matrix product, ``dgh_t @ W_hh``. The weight
-gradients are then one matrix product each over all steps at once:
-``dL/dW_hh = sum_t dgh_t^T h_{t-1}``. This is the BPTT that the book derives, and it is
-also as fast as torch.nn on a CPU (benchmarks/modules.py), where an autograd graph of
-every small operation is not.
+the steps in reverse and carries ``dh`` = dL/dh_t, the *total* derivative: the
+gradient that reaches ``h_t`` directly from the loss (``grad_hs[t]``) plus the one that
+comes back through ``h_{t+1}``. Each step costs one matrix product, ``dgh_t @ W_hh``. The
+weight gradients are then one matrix product each over all steps at once:
+``dL/dW_hh = sum_t dgh_t^T h_{t-1}``. This is the BPTT that the book derives; on a CPU it
+runs at about the speed of torch.nn's own kernels (``benchmarks/modules.py`` prints the
+ratio on your machine), where an autograd graph of every small operation is several times
+slower.
+
+What else the Functions support, and how:
+
+* **Higher derivatives.** The backward pass is written with ordinary differentiable tensor
+  operations. The gate values kept from the forward pass carry no autograd graph, so when
+  autograd records the backward pass (``create_graph=True``, ``torch.func.grad`` of a
+  gradient, Hessians, forward-mode tangents through it) the gates are first recomputed
+  from the saved inputs and hidden states, all steps in one matrix product (``h_{t-1}
+  W_hh^T`` no longer depends on the step before once every ``h_{t-1}`` is known). The
+  second derivatives are then exact, as with ``torch.nn``; first-order training pays
+  nothing for this.
+* **Forward mode.** Each Function has a ``jvp``: the same local derivatives carried
+  forward in time (``torch.func.jvp``, ``torch.func.jacfwd``, ``torch.autograd.forward_ad``).
+* **A stack of S models.** Every Function also accepts the weights of S models stacked
+  along a new first axis: ``weight_hh`` (S, G*H, H), ``h0`` (S, B, H), ``gi``
+  (T, S, B, G*H); each step is then one ``torch.baddbmm`` for all S models. Their
+  ``vmap`` rule maps ``torch.func.vmap`` onto this form (or, when only the data are
+  batched, onto a larger batch B), so ``vmap`` over stacked parameters runs the same
+  hand-written BPTT instead of a per-operation batched loop (see :mod:`rnnlab.stacking`).
 """
 
 from __future__ import annotations
 
 import torch
+from torch.autograd import forward_ad
 
-from .cells import gru_step, lstm_step, project, rnn_step
+from .cells import gru_step, lstm_step, rnn_step
+
+# --- products that serve one model (2-D weights) and a stack of S models (3-D) ----------
+
+
+def _times(x, matrix, add=None):
+    """``add + x @ matrix`` for one step: x (B, K) with matrix (K, N), or a stack (S, B, K)
+    with (S, K, N); ``add`` broadcasts to the result."""
+    if add is None:
+        return x @ matrix
+    if matrix.dim() == 2:
+        return torch.addmm(add, x, matrix)
+    return torch.baddbmm(add, x, matrix)
+
+
+def _bias_row(bias, weight):
+    """A bias (N,) or (S, N) shaped to broadcast over the batch rows of a step."""
+    return bias if bias is None or weight.dim() == 2 else bias.unsqueeze(-2)
+
+
+def _all_steps(x, weight, bias=None):
+    """``x W^T + b`` for all steps in one product: x (T, B, K) with W (N, K), or
+    x (T, S, B, K) with a stack W (S, N, K). Returns (T, B, N) or (T, S, B, N)."""
+    if weight.dim() == 2:
+        out = x @ weight.T
+        return out if bias is None else out + bias
+    steps, stack, batch, _ = x.shape
+    rows = x.transpose(0, 1).reshape(stack, steps * batch, x.shape[-1])
+    out = _times(rows, weight.mT, None if bias is None else bias.unsqueeze(1))
+    return out.reshape(stack, steps, batch, -1).transpose(0, 1)
+
+
+def _weight_grad(d_pre, inputs):
+    """dL/dW = sum over steps and batch of ``d_pre^T inputs``, for ``pre = inputs W^T``:
+    one matrix product for all steps. (G*H, K), or (S, G*H, K) for a stack."""
+    if d_pre.dim() == 3:
+        return d_pre.flatten(0, 1).T @ inputs.flatten(0, 1)
+    stack = d_pre.shape[1]
+    rows = lambda a: a.transpose(0, 1).reshape(stack, -1, a.shape[-1])
+    return rows(d_pre).mT @ rows(inputs)
+
+
+def _bias_grad(d_pre):
+    """dL/db: the sum over steps (axis 0) and batch (axis -2)."""
+    return d_pre.sum(dim=(0, -2))
 
 
 def _previous(states, initial):
@@ -27,158 +92,361 @@ def _previous(states, initial):
     return torch.cat([initial.unsqueeze(0), states[:-1]])
 
 
-def _weight_grad(d_pre, h_prev):
-    """dL/dW_hh = sum over t and batch of dpre_t^T h_{t-1}: one matrix product for all steps."""
-    return d_pre.flatten(0, -2).T @ h_prev.flatten(0, -2)
+def _repeat(d, blocks):
+    """``[d, d, ...]`` along the features: one gradient broadcast to ``blocks`` gate blocks."""
+    return torch.cat([d] * blocks, dim=-1)
 
 
-def _stack3(d):
-    """[d, d, d] along the features: one gradient broadcast to three gate blocks."""
-    return torch.cat([d, d, d], dim=-1)
+def _sum_blocks(x, blocks):
+    """Sum of the ``blocks`` gate blocks of the last axis (the transpose of :func:`_repeat`)."""
+    return x.unflatten(-1, (blocks, -1)).sum(-2)
+
+
+def _zeros_or(tensor, like):
+    return torch.zeros_like(like) if tensor is None else tensor
+
+
+def _first_order_only(saved):
+    """True when nothing differentiates the backward pass itself: autograd is not recording
+    it (no ``create_graph``) and no saved tensor carries a forward-mode tangent. Only then
+    may the gates kept from the forward pass, which have no graph, stand in for the gates."""
+    if torch.is_grad_enabled():
+        return False
+    return all(t is None or forward_ad.unpack_dual(t).tangent is None for t in saved)
+
+
+# --- the vanilla RNN ------------------------------------------------------------------
+
+
+def _slope(hs, nonlinearity):
+    """The nonlinearity's derivative written with its output: 1 − h² for tanh, [h > 0] for ReLU."""
+    return 1 - hs * hs if nonlinearity == "tanh" else (hs > 0).to(hs.dtype)
 
 
 class RNNRecurrence(torch.autograd.Function):
     """Elman recurrence: ``hs = RNNRecurrence.apply(gi, h0, weight_hh, nonlinearity)``.
 
-    ``gi = x W_ih^T + b_ih + b_hh`` (T, B, H) already holds both biases.
+    ``gi = x W_ih^T + b_ih + b_hh`` (T, B, H) already holds both biases; ``h0`` (B, H);
+    ``weight_hh`` (H, H). Returns every hidden state, (T, B, H). Stacked: (T, S, B, H),
+    (S, B, H), (S, H, H).
     """
 
     @staticmethod
-    def forward(ctx, gi, h0, weight_hh, nonlinearity):
-        hs = gi.new_empty((gi.shape[0], *h0.shape))
-        h = h0
-        for t in range(gi.shape[0]):
-            h = hs[t] = rnn_step(torch.addmm(gi[t], h, weight_hh.T), nonlinearity)
-        ctx.nonlinearity = nonlinearity
-        ctx.save_for_backward(h0, hs, weight_hh)
-        return hs
+    def forward(gi, h0, weight_hh, nonlinearity):
+        hs, h = [], h0
+        for gi_t in gi.unbind(0):
+            h = rnn_step(_times(h, weight_hh.mT, gi_t), nonlinearity)
+            hs.append(h)
+        return torch.stack(hs)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        _, h0, weight_hh, ctx.nonlinearity = inputs
+        ctx.save_for_backward(h0, weight_hh, output)
+        ctx.save_for_forward(h0, weight_hh, output)
 
     @staticmethod
     def backward(ctx, grad_hs):
-        h0, hs, weight_hh = ctx.saved_tensors
-        # derivative of the nonlinearity, written with its output: 1 − h² for tanh, [h > 0] for ReLU
-        slope = 1 - hs * hs if ctx.nonlinearity == "tanh" else (hs > 0).to(hs.dtype)
-        d_pre = torch.empty_like(hs)
-        dh = torch.zeros_like(h0)
-        for t in reversed(range(hs.shape[0])):
-            d_pre[t] = (dh + grad_hs[t]) * slope[t]      # dL/d(pre-activation at t)
-            dh = d_pre[t] @ weight_hh                     # dL/dh_{t-1} through h_t
+        h0, weight_hh, hs = ctx.saved_tensors
+        slope = _slope(hs, ctx.nonlinearity)
+        d_pres, dh = [], torch.zeros_like(h0)
+        for grad_t, slope_t in zip(grad_hs.unbind(0)[::-1], slope.unbind(0)[::-1]):
+            d_pre = (dh + grad_t) * slope_t             # dL/d(pre-activation at t)
+            dh = d_pre @ weight_hh                      # dL/dh_{t-1} through h_t
+            d_pres.append(d_pre)
+        d_pre = torch.stack(d_pres[::-1])
         d_weight = _weight_grad(d_pre, _previous(hs, h0)) if ctx.needs_input_grad[2] else None
         return d_pre, dh, d_weight, None
 
+    @staticmethod
+    def jvp(ctx, gi_dot, h0_dot, weight_dot, _):
+        h0, weight_hh, hs = ctx.saved_tensors
+        slope = _slope(hs, ctx.nonlinearity)
+        drive = _zeros_or(gi_dot, hs)                   # what moves pre_t apart from h_{t-1}
+        if weight_dot is not None:
+            drive = drive + _all_steps(_previous(hs, h0), weight_dot)
+        dhs, dh = [], _zeros_or(h0_dot, h0)
+        for drive_t, slope_t in zip(drive.unbind(0), slope.unbind(0)):
+            dh = slope_t * _times(dh, weight_hh.mT, drive_t)
+            dhs.append(dh)
+        return torch.stack(dhs)
+
+    @staticmethod
+    def vmap(info, in_dims, gi, h0, weight_hh, nonlinearity):
+        return _vmap_rule(RNNRecurrence, info, in_dims, (gi, h0, weight_hh, nonlinearity),
+                          ("sequence", "state", "weight", None))
+
+
+# --- the GRU ----------------------------------------------------------------------------
+
+
+def _gru_gates(gi, h_prev, weight_hh, bias_hh):
+    """Recompute the gates of all steps in one product: ``(rz, n, hn)``, with hn = W_hn h + b_hn."""
+    gh = _all_steps(h_prev, weight_hh, bias_hh)
+    _, rz, n = gru_step(gi, gh, h_prev)
+    return rz, n, gh[..., 2 * h_prev.shape[-1]:]
+
+
+def _gru_local_derivatives(rz, n, hn, h_prev):
+    """How h_t depends on gi_t, on gh_t = W_h h_{t-1} + b_h, and directly on h_{t-1}.
+
+    The chain rule through h_t = (1 − z) n + z h_{t−1}, n = tanh(· + r ⊙ hn) and the
+    sigmoids of r and z, for all steps at once. Returns ``(to_gi, to_gh, z)``: ∂h_t/∂gi_t
+    and ∂h_t/∂gh_t as three (r, z, n) blocks of element-wise factors, and z_t, the factor
+    of the direct path to h_{t−1}.
+    """
+    hidden = h_prev.shape[-1]
+    r, z = rz[..., :hidden], rz[..., hidden:]
+    to_n = (1 - z) * (1 - n * n)                                   # ... of the pre-activation of n
+    to_r = to_n * hn * r * (1 - r)                                 # ... of r, through hn = W_hn h + b_hn
+    to_z = (h_prev - n) * z * (1 - z)                              # ... of z
+    return torch.cat([to_r, to_z, to_n], -1), torch.cat([to_r, to_z, to_n * r], -1), z
+
 
 class GRURecurrence(torch.autograd.Function):
-    """GRU recurrence (torch.nn form): ``hs = GRURecurrence.apply(gi, h0, weight_hh, bias_hh)``.
+    """GRU recurrence (torch.nn form): ``hs, *gates = GRURecurrence.apply(gi, h0, weight_hh, bias_hh)``.
 
-    ``gi = x W_ih^T + b_ih`` (T, B, 3H); ``bias_hh`` stays apart (or None) because r_t
-    multiplies ``W_hn h + b_hn``.
+    ``gi = x W_ih^T + b_ih`` (T, B, 3H); ``bias_hh`` (3H,) stays apart (or None) because
+    r_t multiplies ``W_hn h + b_hn``. Returns every hidden state, (T, B, H), then the gate
+    values the backward pass keeps (r and z (T, B, 2H), n and hn (T, B, H); not
+    differentiable). Stacked: gi (T, S, B, 3H), h0 (S, B, H), weight_hh (S, 3H, H),
+    bias_hh (S, 3H).
     """
 
     @staticmethod
-    def forward(ctx, gi, h0, weight_hh, bias_hh):
-        steps = gi.shape[0]
-        hs = gi.new_empty((steps, *h0.shape))
-        ns = gi.new_empty((steps, *h0.shape))
-        rzs = gi.new_empty((steps, *h0.shape[:-1], 2 * h0.shape[-1]))
-        ghs = gi.new_empty(gi.shape)
-        h = h0
-        for t in range(steps):
-            gh = ghs[t] = h @ weight_hh.T if bias_hh is None else torch.addmm(bias_hh, h, weight_hh.T)
-            h, rzs[t], ns[t] = gru_step(gi[t], gh, h)
-            hs[t] = h
-        ctx.save_for_backward(h0, hs, rzs, ns, ghs, weight_hh)
-        ctx.has_bias = bias_hh is not None
-        return hs
+    def forward(gi, h0, weight_hh, bias_hh):
+        hs, rzs, ns, hns, h = [], [], [], [], h0
+        bias = _bias_row(bias_hh, weight_hh)
+        hidden = h0.shape[-1]
+        for gi_t in gi.unbind(0):
+            gh = _times(h, weight_hh.mT, bias)
+            h, rz, n = gru_step(gi_t, gh, h)
+            hs.append(h)
+            rzs.append(rz)
+            ns.append(n)
+            hns.append(gh[..., 2 * hidden:])
+        return torch.stack(hs), torch.stack(rzs), torch.stack(ns), torch.stack(hns)
 
     @staticmethod
-    def backward(ctx, grad_hs):
-        h0, hs, rzs, n, ghs, weight_hh = ctx.saved_tensors
-        hidden = h0.shape[-1]
-        r, z = rzs[..., :hidden], rzs[..., hidden:]
+    def setup_context(ctx, inputs, output):
+        ctx.mark_non_differentiable(*output[1:])
+        ctx.set_materialize_grads(False)
+        ctx.save_for_backward(*inputs, *output)
+        ctx.save_for_forward(*inputs, output[0])
+
+    @staticmethod
+    def backward(ctx, grad_hs, *_):
+        gi, h0, weight_hh, bias_hh, hs, *gates = ctx.saved_tensors
         h_prev = _previous(hs, h0)
-        # How dL/dh_t reaches each pre-activation, for all steps at once (chain rule through
-        # h_t = (1 − z) n + z h_{t−1}, n = tanh(· + r ⊙ hn), and the sigmoids of r and z):
-        to_n = (1 - z) * (1 - n * n)                                   # ∂h_t/∂(pre-activation of n)
-        to_r = to_n * ghs[..., 2 * hidden:] * r * (1 - r)              # ... of r, through hn = W_hn h + b_hn
-        to_z = (h_prev - n) * z * (1 - z)                              # ... of z
-        to_gh = torch.cat([to_r, to_z, to_n * r], dim=-1)              # ∂h_t/∂gh_t, blocks r, z, n
-        dh_total = torch.empty_like(hs)
-        dh = torch.zeros_like(h0)
-        for t in reversed(range(hs.shape[0])):
-            dh = dh_total[t] = dh + grad_hs[t]                         # total dL/dh_t
-            d_gh = _stack3(dh) * to_gh[t]
-            dh = torch.addmm(dh * z[t], d_gh, weight_hh)              # to h_{t−1}: direct path z ⊙ dh plus through gh
-        d_gh = _stack3(dh_total) * to_gh
-        d_gi = _stack3(dh_total) * torch.cat([to_r, to_z, to_n], dim=-1)
+        if not _first_order_only((gi, h0, weight_hh, bias_hh, hs)):
+            gates = _gru_gates(gi, h_prev, weight_hh, bias_hh)
+        to_gi, to_gh, z = _gru_local_derivatives(*gates, h_prev)
+        grad_hs = _zeros_or(grad_hs, hs)
+        totals, dh = [], torch.zeros_like(h0)
+        for grad_t, to_gh_t, z_t in zip(grad_hs.unbind(0)[::-1], to_gh.unbind(0)[::-1], z.unbind(0)[::-1]):
+            dh = dh + grad_t                                            # total dL/dh_t
+            totals.append(dh)
+            # to h_{t−1}: the direct path z ⊙ dh plus the path through gh_t = W_h h_{t−1} + b_h
+            dh = _times(_repeat(dh, 3) * to_gh_t, weight_hh, dh * z_t)
+        dh_total = _repeat(torch.stack(totals[::-1]), 3)
+        d_gh = dh_total * to_gh
         d_weight = _weight_grad(d_gh, h_prev) if ctx.needs_input_grad[2] else None
-        d_bias = d_gh.flatten(0, -2).sum(0) if ctx.has_bias and ctx.needs_input_grad[3] else None
-        return d_gi, dh, d_weight, d_bias
+        d_bias = _bias_grad(d_gh) if bias_hh is not None and ctx.needs_input_grad[3] else None
+        return dh_total * to_gi, dh, d_weight, d_bias
+
+    @staticmethod
+    def jvp(ctx, gi_dot, h0_dot, weight_dot, bias_dot):
+        gi, h0, weight_hh, bias_hh, hs = ctx.saved_tensors
+        h_prev = _previous(hs, h0)
+        to_gi, to_gh, z = _gru_local_derivatives(*_gru_gates(gi, h_prev, weight_hh, bias_hh), h_prev)
+        drive = torch.zeros_like(hs)                    # what moves h_t apart from h_{t-1}
+        if gi_dot is not None:
+            drive = drive + _sum_blocks(to_gi * gi_dot, 3)
+        if weight_dot is not None or bias_dot is not None:
+            gh_dot = (_all_steps(h_prev, weight_dot) if weight_dot is not None else 0) + (
+                _bias_row(bias_dot, weight_hh) if bias_dot is not None else 0)
+            drive = drive + _sum_blocks(to_gh * gh_dot, 3)
+        dhs, dh = [], _zeros_or(h0_dot, h0)
+        for drive_t, to_gh_t, z_t in zip(drive.unbind(0), to_gh.unbind(0), z.unbind(0)):
+            dh = drive_t + z_t * dh + _sum_blocks(to_gh_t * _times(dh, weight_hh.mT), 3)
+            dhs.append(dh)
+        return torch.stack(dhs), None, None, None
+
+    @staticmethod
+    def vmap(info, in_dims, gi, h0, weight_hh, bias_hh):
+        return _vmap_rule(GRURecurrence, info, in_dims, (gi, h0, weight_hh, bias_hh),
+                          ("sequence", "state", "weight", "bias"))
+
+
+# --- the LSTM ---------------------------------------------------------------------------
+
+
+def _lstm_gates(gi, h_prev, c_prev, weight_hh):
+    """Recompute the gates i, f, g, o of all steps in one product, (.., 4H)."""
+    return lstm_step(_all_steps(h_prev, weight_hh) + gi, c_prev)[2]
+
+
+def _lstm_local_derivatives(gates, c_prev, cs):
+    """The local derivatives of all steps at once.
+
+    Returns ``(to_pre, f, dm_dc, m)``: ``to_pre`` (.., 4H) holds how dL/dc_t reaches the
+    pre-activations of i, f, g and how dL/dm_t reaches that of o, where m_t = o_t ⊙ tanh c_t
+    is the unprojected output; ``f`` the forget gate (the additive path to c_{t−1});
+    ``dm_dc`` = ∂m_t/∂c_t; ``m`` every m_t.
+    """
+    i, f, g, o = gates.chunk(4, dim=-1)
+    tanh_c = torch.tanh(cs)
+    to_pre = torch.cat([g * i * (1 - i),                           # c_t = … + i ⊙ g, σ'
+                        c_prev * f * (1 - f),                      # c_t = f ⊙ c_{t−1} + …, σ'
+                        i * (1 - g * g),                           # tanh'
+                        tanh_c * o * (1 - o)], dim=-1)             # m_t = o ⊙ tanh(c_t), σ'
+    return to_pre, f, o * (1 - tanh_c * tanh_c), o * tanh_c
 
 
 class LSTMRecurrence(torch.autograd.Function):
-    """LSTM recurrence: ``hs, c_last = LSTMRecurrence.apply(gi, h0, c0, weight_hh)``.
+    """LSTM recurrence: ``hs, cs, gates = LSTMRecurrence.apply(gi, h0, c0, weight_hh, weight_hr)``.
 
-    ``gi = x W_ih^T + b_ih + b_hh`` (T, B, 4H) already holds both biases. Returns every
-    hidden state (T, B, H) and the last cell state (B, H).
+    ``gi = x W_ih^T + b_ih + b_hh`` (T, B, 4H) already holds both biases; ``c0`` (B, H).
+    Without projection (``weight_hr`` None) ``h0`` is (B, H) and ``weight_hh`` (4H, H);
+    with one, ``h_t = W_hr (o_t ⊙ tanh c_t)`` has P features: ``weight_hr`` (P, H), ``h0``
+    (B, P), ``weight_hh`` (4H, P). Returns every hidden state (T, B, H or P), every cell
+    state (T, B, H) and the gate values i, f, g, o that the backward pass keeps (T, B, 4H;
+    not differentiable). Stacked: a leading S on every argument after T.
     """
 
     @staticmethod
-    def forward(ctx, gi, h0, c0, weight_hh):
-        steps = gi.shape[0]
-        hs = gi.new_empty((steps, *h0.shape))
-        cs = gi.new_empty((steps, *h0.shape))
-        gates = gi.new_empty(gi.shape)                           # i, f, g, o at every step
-        h, c = h0, c0
-        for t in range(steps):
-            h, c, gates[t] = lstm_step(torch.addmm(gi[t], h, weight_hh.T), c)
-            hs[t], cs[t] = h, c
-        ctx.save_for_backward(h0, c0, hs, cs, gates, weight_hh)
-        return hs, cs[-1].clone()
+    def forward(gi, h0, c0, weight_hh, weight_hr):
+        hs, cs, gates, h, c = [], [], [], h0, c0
+        for gi_t in gi.unbind(0):
+            m, c, gates_t = lstm_step(_times(h, weight_hh.mT, gi_t), c)
+            h = m if weight_hr is None else _times(m, weight_hr.mT)
+            hs.append(h)
+            cs.append(c)
+            gates.append(gates_t)
+        return torch.stack(hs), torch.stack(cs), torch.stack(gates)
 
     @staticmethod
-    def backward(ctx, grad_hs, grad_c_last):
-        h0, c0, hs, cs, gates, weight_hh = ctx.saved_tensors
-        i, f, g, o = gates.chunk(4, dim=-1)
-        tanh_c = torch.tanh(cs)
-        # Local derivatives of all steps at once: ∂h_t/∂c_t through tanh; and how dL/dc_t
-        # (for i, f, g) and dL/dh_t (for o) reach the four pre-activations.
-        dh_dc = o * (1 - tanh_c * tanh_c)
-        to_pre = torch.cat([g * i * (1 - i),                          # c_t = … + i ⊙ g, σ'
-                            _previous(cs, c0) * f * (1 - f),           # c_t = f ⊙ c_{t−1} + …, σ'
-                            i * (1 - g * g),                           # tanh'
-                            tanh_c * o * (1 - o)], dim=-1)             # h_t = o ⊙ tanh(c_t), σ'
-        d_pre = torch.empty_like(gates)
-        dh = torch.zeros_like(h0)
-        dc = grad_c_last.clone()
-        for t in reversed(range(hs.shape[0])):
-            dh = dh + grad_hs[t]                                       # total dL/dh_t
-            dc = torch.addcmul(dc, dh, dh_dc[t])                       # total dL/dc_t
-            torch.mul(torch.cat([_stack3(dc), dh], dim=-1), to_pre[t], out=d_pre[t])
-            dc = dc * f[t]                                             # the additive path to c_{t−1}
-            dh = d_pre[t] @ weight_hh
-        d_weight = _weight_grad(d_pre, _previous(hs, h0)) if ctx.needs_input_grad[3] else None
-        return d_pre, dh, dc, d_weight
+    def setup_context(ctx, inputs, output):
+        ctx.mark_non_differentiable(output[2])
+        ctx.set_materialize_grads(False)
+        ctx.save_for_backward(*inputs, *output)
+        ctx.save_for_forward(*inputs, *output[:2])
+
+    @staticmethod
+    def backward(ctx, grad_hs, grad_cs, _):
+        gi, h0, c0, weight_hh, weight_hr, hs, cs, gates = ctx.saved_tensors
+        h_prev, c_prev = _previous(hs, h0), _previous(cs, c0)
+        if not _first_order_only((gi, h0, c0, weight_hh, weight_hr, hs, cs)):
+            gates = _lstm_gates(gi, h_prev, c_prev, weight_hh)
+        to_pre, f, dm_dc, m = _lstm_local_derivatives(gates, c_prev, cs)
+        grad_hs, grad_cs = _zeros_or(grad_hs, hs), _zeros_or(grad_cs, cs)
+        d_pres, totals = [], []
+        dh, dc = torch.zeros_like(h0), torch.zeros_like(c0)
+        steps = zip(grad_hs.unbind(0)[::-1], grad_cs.unbind(0)[::-1], to_pre.unbind(0)[::-1],
+                    f.unbind(0)[::-1], dm_dc.unbind(0)[::-1])
+        for grad_h, grad_c, to_pre_t, f_t, dm_dc_t in steps:
+            dh = dh + grad_h                                           # total dL/dh_t
+            totals.append(dh)
+            dm = dh if weight_hr is None else dh @ weight_hr           # dL/dm_t, through h_t = W_hr m_t
+            dc = dc + grad_c + dm * dm_dc_t                            # total dL/dc_t
+            d_pre = torch.cat([_repeat(dc, 3), dm], dim=-1) * to_pre_t
+            d_pres.append(d_pre)
+            dc = dc * f_t                                              # the additive path to c_{t−1}
+            dh = d_pre @ weight_hh
+        d_pre = torch.stack(d_pres[::-1])
+        d_weight_hh = _weight_grad(d_pre, h_prev) if ctx.needs_input_grad[3] else None
+        d_weight_hr = None
+        if weight_hr is not None and ctx.needs_input_grad[4]:
+            d_weight_hr = _weight_grad(torch.stack(totals[::-1]), m)
+        return d_pre, dh, dc, d_weight_hh, d_weight_hr
+
+    @staticmethod
+    def jvp(ctx, gi_dot, h0_dot, c0_dot, weight_hh_dot, weight_hr_dot):
+        gi, h0, c0, weight_hh, weight_hr, hs, cs = ctx.saved_tensors
+        h_prev, c_prev = _previous(hs, h0), _previous(cs, c0)
+        gates = _lstm_gates(gi, h_prev, c_prev, weight_hh)
+        to_pre, f, dm_dc, m = _lstm_local_derivatives(gates, c_prev, cs)
+        drive = _zeros_or(gi_dot, gi)                   # what moves pre_t apart from h_{t-1}
+        if weight_hh_dot is not None:
+            drive = drive + _all_steps(h_prev, weight_hh_dot)
+        projected = None
+        if weight_hr is not None and weight_hr_dot is not None:
+            projected = _all_steps(m, weight_hr_dot)   # what moves h_t apart from m_t
+        hidden = c0.shape[-1]
+        dhs, dcs = [], []
+        dh, dc = _zeros_or(h0_dot, h0), _zeros_or(c0_dot, c0)
+        for t, (drive_t, to_pre_t, f_t, dm_dc_t) in enumerate(
+                zip(drive.unbind(0), to_pre.unbind(0), f.unbind(0), dm_dc.unbind(0))):
+            d_pre = _times(dh, weight_hh.mT, drive_t) * to_pre_t
+            dc = _sum_blocks(d_pre[..., :3 * hidden], 3) + f_t * dc
+            dm = d_pre[..., 3 * hidden:] + dm_dc_t * dc
+            dh = dm if weight_hr is None else _times(dm, weight_hr.mT, None if projected is None else projected[t])
+            dhs.append(dh)
+            dcs.append(dc)
+        return torch.stack(dhs), torch.stack(dcs), None
+
+    @staticmethod
+    def vmap(info, in_dims, gi, h0, c0, weight_hh, weight_hr):
+        return _vmap_rule(LSTMRecurrence, info, in_dims, (gi, h0, c0, weight_hh, weight_hr),
+                          ("sequence", "state", "state", "weight", "weight"))
 
 
-def run_layer(mode, x, weight_ih, weight_hh, bias_ih, bias_hh, h0, c0=None, nonlinearity="tanh", reverse=False):
-    """Run one layer in one direction over the sequence ``x`` (T, B, I).
+# --- torch.func.vmap ----------------------------------------------------------------------
 
-    The input projections of all steps come first, in one matrix product; for the RNN and
-    the LSTM both biases join them there, since they only add. Returns ``(hs, h_last,
-    c_last)``: all hidden states (T, B, H) in the input's time order, the last state the
-    direction produced, and for the LSTM its last cell state (else None).
+
+def _vmap_rule(function, info, in_dims, args, roles):
+    """Run ``function`` once for a whole ``torch.func.vmap`` batch of V calls.
+
+    ``roles`` says what each argument is: ``"sequence"`` (T, *S, B, ·), ``"state"``
+    (*S, B, ·), ``"weight"`` (*S, ·, ·), ``"bias"`` (*S, ·), or None (not a tensor). When
+    vmap maps over any weight, the V calls are V models: they join the stack axis S
+    (created if the call had none), so one ``baddbmm`` per step serves them all. When only
+    sequences and states are mapped (per-example gradients, shared weights), the V calls
+    join the batch axis B instead. Each output is a sequence (T, ·, B, ·).
     """
-    if mode == "GRU" or bias_ih is None:
-        gi = project(x, weight_ih, bias_ih)
-    else:
-        gi = project(x, weight_ih, bias_ih + bias_hh)
-    if reverse:
-        gi = gi.flip(0)
-    c_last = None
+    size = info.batch_size
+    weights = [(arg, dim) for arg, dim, role in zip(args, in_dims, roles)
+               if role in ("weight", "bias") and arg is not None]
+    first, first_dim = weights[0]
+    depth = first.dim() - (first_dim is not None) - 2      # 1 if the call already has a stack axis S
+    over_models = any(dim is not None for _, dim in weights)
+
+    def place(arg, dim, role):
+        if arg is None or role is None or (not over_models and role in ("weight", "bias")):
+            return arg
+        if over_models:
+            axis = 1 if role == "sequence" else 0           # the stack axis S of this argument
+        else:
+            axis = depth + (role == "sequence")             # the batch axis B of this argument
+        if dim is None:
+            arg = arg.unsqueeze(axis).expand(*arg.shape[:axis], size, *arg.shape[axis:])
+        else:
+            arg = arg.movedim(dim, axis)
+        joins = over_models and depth == 1 or not over_models
+        return arg.flatten(axis, axis + 1) if joins else arg
+
+    placed = [place(arg, dim, role) for arg, dim, role in zip(args, in_dims, roles)]
+    outputs = function.apply(*placed)
+    axis = 1 if over_models else 1 + depth
+    splits = over_models and depth == 1 or not over_models
+
+    def unplace(output):
+        return output.unflatten(axis, (size, -1)) if splits else output
+
+    if isinstance(outputs, tuple):
+        return tuple(unplace(o) for o in outputs), (axis,) * len(outputs)
+    return unplace(outputs), axis
+
+
+def run_layer(mode, gi, h0, weight_hh, bias_hh=None, c0=None, weight_hr=None, nonlinearity="tanh"):
+    """Run one layer in one direction over the input projections ``gi`` (T, B, G*H).
+
+    For the RNN and the LSTM, ``gi`` already holds both biases (they only add); the GRU
+    keeps ``bias_hh`` apart. Returns ``(hs, cs)``: every hidden state (T, B, H), and for
+    the LSTM every cell state (T, B, H) (else None). Stacked weights work the same way.
+    """
     if mode == "LSTM":
-        hs, c_last = LSTMRecurrence.apply(gi, h0, c0, weight_hh)
-    elif mode == "GRU":
-        hs = GRURecurrence.apply(gi, h0, weight_hh, bias_hh)
-    else:
-        hs = RNNRecurrence.apply(gi, h0, weight_hh, nonlinearity)
-    return (hs.flip(0) if reverse else hs), hs[-1], c_last
+        return LSTMRecurrence.apply(gi, h0, c0, weight_hh, weight_hr)[:2]
+    if mode == "GRU":
+        return GRURecurrence.apply(gi, h0, weight_hh, bias_hh)[0], None
+    return RNNRecurrence.apply(gi, h0, weight_hh, nonlinearity), None

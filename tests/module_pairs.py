@@ -1,5 +1,7 @@
-"""A torch.nn recurrent module and its rnnlab twin with the same weights: the tests' oracle pair."""
+"""A torch.nn recurrent module and its rnnlab twin with the same weights: the tests' oracle pair;
+and a fixture for tests that train tiny models."""
 
+import pytest
 import torch
 
 import rnnlab
@@ -12,3 +14,12 @@ def make_pair(mode, seed, **options):
     ours = getattr(rnnlab, mode)(**options).double()
     ours.load_state_dict(reference.state_dict())
     return reference, ours
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny models on 2 busy cores run many times faster on one torch thread."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -1,24 +1,21 @@
 """Specification of rnnlab.training: the loop lowers the loss, is reproducible, clips,
-records what it says it records, and stays quiet when asked."""
+records what it says it records, and stays quiet when asked; many seeds at once give each
+seed's own run; early stopping keeps the best weights."""
 
 import copy
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
 import rnnlab
+from module_pairs import one_thread  # noqa: F401  (a fixture)
 from rnnlab import tasks
 from rnnlab.training import History, SequenceModel, train
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models on 2 busy cores run many times faster on one torch thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def gru_model(task, hidden_size=8, seed=0):
@@ -193,3 +190,123 @@ def test_a_bare_recurrent_layer_is_refused_with_advice():
         train(nn.GRU(1, 4), SINES, steps=1, progress=False)
     with pytest.raises(ValueError, match="readout"):
         SequenceModel(nn.GRU(1, 4), 1, readout="first")
+
+
+# --- many seeds at once -------------------------------------------------------------------
+
+def seeded_models(kind, task, count, library=rnnlab, hidden_size=6):
+    models = []
+    for seed in range(count):
+        torch.manual_seed(seed)
+        models.append(SequenceModel(getattr(library, kind)(task.input_size, hidden_size), task.output_size,
+                                    readout=task.readout))
+    return models
+
+
+def assert_same_histories(got, expected):
+    """Equal step lists and stopping, and every recorded number equal to float32 round-off."""
+    assert (got.step, got.eval_step, got.diverged, got.stop_reason, got.best_step) == \
+        (expected.step, expected.eval_step, expected.diverged, expected.stop_reason, expected.best_step)
+    for metric in ("loss", "accuracy", "grad_norm", "eval_loss", "eval_accuracy"):
+        assert len(getattr(got, metric)) == len(getattr(expected, metric)), metric
+        torch.testing.assert_close(torch.tensor(getattr(got, metric)), torch.tensor(getattr(expected, metric)),
+                                   rtol=1e-4, atol=1e-6, equal_nan=True, msg=lambda text: f"{metric}: {text}")
+
+
+def train_both_ways(models, task, seeds, **options):
+    """Train copies of ``models`` one at a time and ``models`` all at once; return both."""
+    alone = [copy.deepcopy(m) for m in models]
+    expected = [train(m, task, seed=s, progress=False, **options) for m, s in zip(alone, seeds)]
+    got = train(models, task, seeds=seeds, progress=False, **options)
+    assert isinstance(got, list) and len(got) == len(models)
+    for g, e in zip(got, expected):
+        assert_same_histories(g, e)
+    for m, a in zip(models, alone):
+        for (name, p), q in zip(m.named_parameters(), a.parameters()):
+            torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-4, equal_nan=True, msg=lambda text: f"{name}: {text}")
+    return got, expected
+
+
+@pytest.mark.parametrize("kind, library, task", [
+    ("GRU", rnnlab, tasks.memorisation_task("ABCAAB", window=4)),
+    ("LSTM", rnnlab, tasks.noisy_sines_task(length=12)),
+    ("GRU", nn, tasks.adding_problem_task(length=20)),          # torch.nn layers; a new length every batch
+], ids=["rnnlab.GRU-memorisation", "rnnlab.LSTM-sines", "nn.GRU-adding-varying-length"])
+def test_many_seeds_at_once_equal_each_seed_trained_alone(kind, library, task):
+    train_both_ways(seeded_models(kind, task, 3, library), task, [5, 6, 7], steps=12, lr=1e-2, clip=0.5,
+                    eval_every=5, eval_batch_size=32)
+
+
+def test_seeds_that_stop_or_diverge_leave_the_others_as_if_alone():
+    """stop_when ends each seed at its own step, a model with NaN weights diverges at once:
+    the others go on (their optimiser state carried over) exactly as when trained alone."""
+    task = tasks.noisy_sines_task(length=12)
+    models = seeded_models("GRU", task, 4)
+    with torch.no_grad():
+        models[1].head.bias.fill_(float("nan"))
+    got, _ = train_both_ways(models, task, [0, 1, 2, 3], steps=25, lr=3e-2,
+                             stop_when=lambda h: h.loss[-1] < 0.6 * h.loss[0])
+    assert got[1].diverged and got[1].step == [1] and torch.isnan(models[1].head.bias).all()
+    stops = [len(h.step) for h in got]
+    assert len(set(stops)) > 2 and any(h.stop_reason == "stop_when" for h in got), f"stops at {stops}"
+
+
+def test_keep_best_leaves_each_model_with_its_best_evaluated_weights():
+    task = tasks.memorisation_task("ABCAAB", window=4)
+    validation = [task.batch(40, seed=100), task.batch(24, seed=101)]
+    models = seeded_models("LSTM", task, 2)
+    got, _ = train_both_ways(models, task, [0, 1], steps=12, lr=0.5, eval_every=2, validation=validation,
+                             keep_best="eval_loss")
+    assert any(h.best_step != h.eval_step[-1] for h in got), "a case where the best is not the last"
+    for model, history in zip(models, got):
+        best = int(np.argmin(history.eval_loss))
+        assert history.best_step == history.eval_step[best]
+        with torch.no_grad():       # the validation loss of the weights kept, weighted by batch size
+            losses = [task.loss(model(b.inputs), b).item() for b in validation]
+        assert np.average(losses, weights=[40, 24]) == pytest.approx(history.eval_loss[best], rel=1e-5)
+
+
+def test_patience_stops_after_evaluations_without_improvement():
+    scores = iter([3.0, 2.0, 2.5, 2.6, 1.0])
+    history = train(gru_model(SINES), SINES, steps=50, eval_every=4, evaluate=lambda m: {"eval_loss": next(scores)},
+                    keep_best="eval_loss", patience=2, progress=False)
+    assert history.eval_step == [4, 8, 12, 16] and history.eval_loss == [3.0, 2.0, 2.5, 2.6]
+    assert (history.stop_reason, history.best_step, history.step[-1]) == ("patience", 8, 16)
+
+
+def test_evaluate_is_called_on_each_model_in_eval_mode():
+    task = tasks.memorisation_task("ABCAAB", window=4)
+    batch = task.batch(50, seed=9)
+
+    def evaluate(model):
+        assert not model.training and not torch.is_grad_enabled()
+        predictions = model(batch.inputs)
+        return {"eval_loss": task.loss(predictions, batch).item(), "eval_accuracy": task.accuracy(predictions, batch)}
+
+    got, _ = train_both_ways(seeded_models("GRU", task, 2), task, [3, 4], steps=6, eval_every=3, evaluate=evaluate)
+    assert got[0].eval_step == [3, 6] and len(got[0].eval_accuracy) == 2
+
+
+@pytest.mark.parametrize("call, error, words", [
+    (lambda m, t: train(m, t, steps=2), TypeError, "seeds=range\\(2\\)"),
+    (lambda m, t: train(m, t, steps=2, seeds=[0]), ValueError, "2 models, got 1 seeds"),
+    (lambda m, t: train(m, t, steps=2, seeds=[0, -1]), ValueError, "seeds\\[1\\]"),
+    (lambda m, t: train(m, t, steps=2, seed=0, seeds=[0, 1]), TypeError, "seeds="),
+    (lambda m, t: train(m[0], t, steps=2, seeds=[0, 1]), TypeError, "seed="),
+    (lambda m, t: train(m, t, steps=2, seeds=[0, 1], keep_best="eval_loss"), ValueError, "eval_every"),
+    (lambda m, t: train(m, t, steps=2, seeds=[0, 1], eval_every=1, keep_best="loss"), ValueError, "keep_best"),
+    (lambda m, t: train(m, t, steps=2, seeds=[0, 1], eval_every=1, patience=2), ValueError, "keep_best"),
+    (lambda m, t: train(m, t, steps=2, seeds=[0, 1], stop_when=True), TypeError, "stop_when"),
+    (lambda m, t: train(m, t, steps=2, seeds=[0, 1], eval_every=1, validation=[]), TypeError, "validation"),
+])
+def test_many_seed_arguments_are_checked(call, error, words):
+    task = tasks.noisy_sines_task(length=8)
+    with pytest.raises(error, match=words):
+        call(seeded_models("GRU", task, 2), task)
+
+
+def test_many_seeds_refuse_dropout():
+    task = tasks.noisy_sines_task(length=8)
+    models = [SequenceModel(rnnlab.GRU(1, 4, num_layers=2, dropout=0.3), 1, readout="all") for _ in range(2)]
+    with pytest.raises(ValueError, match="dropout"):
+        train(models, task, steps=1, seeds=[0, 1], progress=False)
