@@ -1,6 +1,7 @@
 """Tasks on a real Dask cluster (rnnlab.grading.cluster): a killed worker loses nothing, repeats nothing.
 
-Each test starts ``dask scheduler`` and two ``dask worker`` processes on 127.0.0.1
+Each test starts ``dask scheduler`` and two ``dask worker`` processes on 127.0.0.1 (the first
+test checks that they listen nowhere else)
 (tests/services/dask_cluster.py) and stops them at the end. The tasks
 (tests/services/dask_tasks.py) leave a file when they start, so the tests count how often
 a task ran, and on which worker, independently of what Dask reports.
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from services import dask_tasks
-from services.dask_cluster import dask_cluster
+from services.dask_cluster import dask_cluster, listening
 
 from rnnlab.grading import cluster
 
@@ -36,6 +37,9 @@ def test_a_worker_killed_mid_task_loses_no_task_and_records_each_once(tmp_path):
     markers.mkdir()
     names = [f"student{index:02d}" for index in range(6)]
     with dask_cluster(tmp_path / "cluster", workers=2) as running:
+        for process in [running.scheduler, *running.workers.values()]:
+            addresses = listening(process.pid)
+            assert addresses and all(a.startswith("127.0.0.1:") for a in addresses), addresses
         client = cluster.connect(running.address)
         try:
             assert len(cluster.check_workers(client)) == 2

@@ -1,7 +1,8 @@
 """A Dask cluster on this machine: ``dask scheduler`` and ``dask worker`` processes on 127.0.0.1.
 
 ``dask_cluster(workdir, workers=2)`` starts the scheduler on a free port of 127.0.0.1
-(no dashboard), then the workers (one process and one thread each, no nanny, so that a
+(no dashboard; Dask 2026.8 still opens its HTTP server, on all interfaces unless
+``--dashboard-address`` says otherwise, so that is set to 127.0.0.1 too), then the workers (one process and one thread each, no nanny, so that a
 killed worker stays dead), waits (bounded) until every worker has joined, and yields a
 :class:`DaskCluster`. When the block ends every process it started is stopped. Should
 the test process itself be killed, the processes die with it (``PR_SET_PDEATHSIG``);
@@ -52,6 +53,27 @@ class DaskCluster:
         return path.read_text(errors="replace")[-3000:] if path.exists() else "(no log)"
 
 
+def listening(pid: int) -> list[str]:
+    """The TCP addresses ``host:port`` on which process ``pid`` listens (from /proc)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    found = []
+    for table, width in (("tcp", 8), ("tcp6", 32)):
+        for row in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+            fields = row.split()
+            if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
+                address, port = fields[1].split(":")
+                raw = bytes.fromhex(address[:width])
+                host = (".".join(str(b) for b in raw[::-1]) if width == 8
+                        else ":".join(raw[i:i + 4][::-1].hex() for i in range(0, 16, 4)))
+                found.append(f"{host}:{int(port, 16)}")
+    return found
+
+
 def _start(command: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen:
     with open(log, "wb") as output:
         return subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
@@ -73,7 +95,8 @@ def dask_environment(workdir: Path) -> dict[str, str]:
 
 def _worker_command(address: str, name: str, workdir: Path, preload: str | None) -> list[str]:
     command = [str(venv_bin() / "dask"), "worker", address, "--name", name, "--nthreads", "1", "--nworkers", "1",
-               "--no-nanny", "--host", "127.0.0.1", "--no-dashboard", "--memory-limit", "0",
+               "--no-nanny", "--host", "127.0.0.1", "--no-dashboard", "--dashboard-address", "127.0.0.1:0",
+               "--memory-limit", "0",
                "--death-timeout", str(DEATH_TIMEOUT), "--local-directory", str(workdir / name)]
     return command + (["--preload", preload] if preload else [])
 
@@ -96,7 +119,8 @@ def dask_cluster(workdir: Path, workers: int = 2, preload: str | None = None):
     env = dask_environment(workdir)
     scheduler_file = workdir / "scheduler.json"
     scheduler = _start([str(venv_bin() / "dask"), "scheduler", "--host", "127.0.0.1", "--port", "0",
-                        "--no-dashboard", "--scheduler-file", str(scheduler_file)], workdir / "scheduler.log", env)
+                        "--no-dashboard", "--dashboard-address", "127.0.0.1:0", "--scheduler-file",
+                        str(scheduler_file)], workdir / "scheduler.log", env)
     cluster = DaskCluster("", scheduler, logs=workdir)
     try:
         def address():
