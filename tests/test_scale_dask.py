@@ -1,8 +1,8 @@
 """Tasks on a real Dask cluster (rnnlab.grading.cluster): a killed worker loses nothing, repeats nothing.
 
-Each test starts ``dask scheduler`` and two ``dask worker`` processes on 127.0.0.1 (the first
-test checks that they listen nowhere else)
-(tests/services/dask_cluster.py) and stops them at the end. The tasks
+Each test starts ``dask scheduler`` and two ``dask worker`` processes on 127.0.0.1
+(tests/services/dask_cluster.py; the first test checks that they listen nowhere else)
+and stops them at the end. The tasks
 (tests/services/dask_tasks.py) leave a file when they start, so the tests count how often
 a task ran, and on which worker, independently of what Dask reports.
 """
