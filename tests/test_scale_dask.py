@@ -175,3 +175,18 @@ def test_unpack_refuses_links_and_escaping_paths(tmp_path):
         with pytest.raises((ValueError, tarfile.FilterError)):
             cluster.unpack(buffer.getvalue(), tmp_path / "copy")
     assert not (tmp_path / "outside").exists()
+
+
+def test_connect_says_when_no_scheduler_answers(monkeypatch):
+    from journeys.servers import free_port
+
+    monkeypatch.setenv("DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT", "2s")
+    import dask
+
+    dask.config.refresh()
+    try:
+        with pytest.raises(ValueError, match=r"no Dask scheduler answered at tcp://127\.0\.0\.1:\d+ within 2 s"):
+            cluster.connect(f"tcp://127.0.0.1:{free_port()}")
+    finally:
+        monkeypatch.undo()
+        dask.config.refresh()

@@ -56,11 +56,16 @@ def scheduler_address(address: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def connect(address: str, timeout: float = 30.0):
-    """A ``distributed.Client`` of the scheduler at ``address``; ValueError when none answers in ``timeout`` s."""
+def connect(address: str, timeout: float | None = None):
+    """A ``distributed.Client`` of the scheduler at ``address``; ValueError when none answers in ``timeout``
+    seconds (default: Dask's ``distributed.comm.timeouts.connect``, 30 s unless configured)."""
+    import dask
+    from dask.utils import parse_timedelta
     from distributed import Client
 
     address = scheduler_address(address)
+    if timeout is None:
+        timeout = parse_timedelta(dask.config.get("distributed.comm.timeouts.connect"), default="s")
     try:
         return Client(address, timeout=timeout, set_as_default=False)
     except (OSError, TimeoutError) as exc:
