@@ -33,7 +33,8 @@ import pytest
 from journeys import course as C
 from services.unix_users import UnixUser, unix_users
 
-pytestmark = pytest.mark.slow
+# A module-scoped fixture runs many nbgrader commands before the first test: room for a busy machine.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 ASSIGNMENT = "rnn_forward"
 STUDENTS = ("ada", "bob", "cy")          # Unix accounts (named <name>-<suffix>)

@@ -21,7 +21,8 @@ from journeys.servers import jupyter_server
 from services import gradebooks
 from services.postgres import postgres_server
 
-pytestmark = pytest.mark.slow
+# A module-scoped fixture runs many nbgrader commands before the first test: room for a busy machine.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 ASSIGNMENT = "rnn_forward"
 COURSE_ID = "rnnlab"  # c.CourseDirectory.course_id of nbgrader_config.py
