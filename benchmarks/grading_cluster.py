@@ -8,7 +8,7 @@ thread each (``--preload rnnlab.grading.remote``, as the instructor page says), 
 this machine and on 127.0.0.1. The cluster is started before (b) is timed, as a course's
 cluster would be running already: its workers have imported nbgrader and torch, which
 (a) does at every run. The script prints each run's
-phases (start-up, calibration, grading) from the command's own log lines, the cluster's
+phases (start-up; grading, the calibration included) from the command's own log line, the cluster's
 overhead against (a), whether both left the same grades (every cell of every
 submission) and the same report, and, from the measured grading time per submission, a
 table of the time 1,000 submissions would take on 1, 4 and 16 machines like this one,
@@ -45,27 +45,25 @@ from services.gradebooks import gradebook_state  # noqa: E402
 WORKERS = 2                      # one-thread Dask workers per machine, as many as local jobs
 MACHINES = (1, 4, 16)
 CLASS = 1000
-PHASES = ("Calibrating", "Grading ")  # the command's log lines that start each phase
+START = "Grading the solution"  # the command's log line once it has read the course and starts the jobs
 
 
 def timed_phases(command: list[str], course: Path) -> dict[str, float]:
-    """Run the grading command; wall seconds of its start-up, calibration, grading and the total."""
+    """Run the grading command; wall seconds of its start-up (reading the course, copying the
+    gradebook, connecting), of its grading (the calibration and the students' jobs) and in all."""
     started = time.perf_counter()
-    marks = {}
     process = subprocess.Popen(command, cwd=course, env=environment(), stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)
-    lines = []
+    lines, mark = [], None
     for line in process.stdout:
         lines.append(line)
-        for phase in PHASES:
-            if line.startswith(phase) and phase not in marks:
-                marks[phase] = time.perf_counter() - started
+        if mark is None and line.startswith(START):
+            mark = time.perf_counter() - started
     status = process.wait()
     total = time.perf_counter() - started
-    if status not in (0, 1) or set(marks) != set(PHASES):  # 1: some submission not graded, still a full run
+    if status not in (0, 1) or mark is None:  # 1: some submission not graded, still a full run
         raise RuntimeError(f"{' '.join(command)} exited with {status}:\n{''.join(lines)[-3000:]}")
-    return {"start-up": marks["Calibrating"], "calibration": marks["Grading "] - marks["Calibrating"],
-            "grading": total - marks["Grading "], "total": total}
+    return {"start-up": mark, "grading": total - mark, "total": total}
 
 
 def report(course: Path) -> list[dict]:
@@ -102,26 +100,25 @@ def main(argv=None) -> None:
     n = args.submissions
     print(f"{n} submissions of {ASSIGNMENT}, {os.cpu_count()} CPU cores, load average (1 min) before/after "
           f"{load[0]:.1f}/{after[0]:.1f}, {args.repeats} run(s) of each, medians, wall seconds")
-    print(f"{'':46}{'start-up':>9}{'calibration':>12}{'grading':>9}{'total':>8}{'s/submission':>14}")
+    print(f"{'':46}{'start-up':>9}{'grading':>9}{'total':>8}{'s/submission':>14}")
     for label, title in (("local", f"(a) local, --jobs {WORKERS}"),
                          ("cluster", f"(b) Dask scheduler, {WORKERS} one-thread workers")):
         m = median[label]
-        print(f"{title:46}{m['start-up']:9.1f}{m['calibration']:12.1f}{m['grading']:9.1f}{m['total']:8.1f}"
-              f"{m['grading'] / n:14.3f}")
+        print(f"{title:46}{m['start-up']:9.1f}{m['grading']:9.1f}{m['total']:8.1f}{m['grading'] / n:14.3f}")
     overhead = median["cluster"]["total"] / median["local"]["total"] - 1
     print(f"cluster overhead: {100 * overhead:+.1f} % of (a) (target <= 10 %); "
           f"identical grades and report: {'yes' if same else 'NO'}")
 
-    # 1,000 submissions on M machines like this one: start-up and calibration once (each machine
-    # calibrates its workers at the same time), then the grading phase shared by M x WORKERS workers.
-    fixed = median["cluster"]["start-up"] + median["cluster"]["calibration"]
-    per_submission = median["cluster"]["grading"] / n * WORKERS  # seconds of one worker per submission
-    print(f"\n{CLASS} submissions, from {per_submission:.2f} s of one worker per submission and "
-          f"{fixed:.0f} s of start-up and calibration:")
+    # 1,000 submissions on M machines like this one: the start-up once, then n + 1 jobs per machine
+    # (the students' share and the machine's own calibration), shared by its WORKERS workers.
+    fixed = median["cluster"]["start-up"]
+    per_job = median["cluster"]["grading"] / (n + 1) * WORKERS  # seconds of one worker per job
+    print(f"\n{CLASS} submissions, from {per_job:.2f} s of one worker per job (calibration included) and "
+          f"{fixed:.0f} s of start-up:")
     print(f"{'machines':>9}{'workers':>9}{'minutes':>9}")
     for machines in MACHINES:
         slots = machines * WORKERS
-        minutes = (fixed + math.ceil(CLASS / slots) * per_submission) / 60
+        minutes = (fixed + math.ceil((CLASS + machines) / slots) * per_job) / 60
         print(f"{machines:9d}{slots:9d}{minutes:9.1f}")
 
 

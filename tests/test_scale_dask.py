@@ -52,7 +52,9 @@ def test_a_worker_killed_mid_task_loses_no_task_and_records_each_once(tmp_path):
 
             killer = threading.Thread(target=kill_when_worker0_is_busy)
             killer.start()
-            results = list(cluster.run_each(client, dask_tasks.slow, {name: (name, str(markers)) for name in names}))
+            lines = []
+            results = list(cluster.run_each(client, dask_tasks.slow, {name: (name, str(markers)) for name in names},
+                                            poll=0.2, log=lines.append))
             killer.join(WAIT)
         finally:
             client.close()
@@ -67,6 +69,7 @@ def test_a_worker_killed_mid_task_loses_no_task_and_records_each_once(tmp_path):
     assert by_name[victim]["worker"] == "worker-1", "its result is the rerun's"
     assert sum(len(s) for s in starts.values()) == len(names) + 1, (
         f"only the interrupted task started twice: {starts}")
+    assert len(lines) == 1 and "left the cluster: the scheduler runs its tasks again" in lines[0], lines
 
 
 def test_a_task_that_kills_every_worker_it_meets_is_reported_not_lost(tmp_path, monkeypatch):

@@ -195,6 +195,7 @@ def run_each(client, function: Callable, payloads: dict[str, Any], *, shared: tu
     for name in payloads:
         submit(name)
     stranded_since: dict = {}
+    known = set(workers(client))
     while futures:
         done = arriving.next_batch(block=False)
         for future in done:
@@ -213,6 +214,9 @@ def run_each(client, function: Callable, payloads: dict[str, Any], *, shared: tu
             continue
         time.sleep(poll)
         alive = set(workers(client))
+        for address in sorted(known - alive):
+            log(f"Dask worker {address} left the cluster: the scheduler runs its tasks again on the others.")
+        known = alive
         now = time.monotonic()
         for future, name in list(futures.items()):
             if alive & set(allowed.get(name, alive)):
