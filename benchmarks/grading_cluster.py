@@ -7,12 +7,12 @@ unanswered, with a usual mistake), in two scratch copies of one course, graded b
 thread each (``--preload rnnlab.grading.remote``, as the instructor page says), all on
 this machine and on 127.0.0.1. The cluster is started before (b) is timed, as a course's
 cluster would be running already: its workers have imported nbgrader and torch, which
-(a) does at every run. The script prints each run's
-phases (start-up; grading, the calibration included) from the command's own log line, the cluster's
-overhead against (a), whether both left the same grades (every cell of every
-submission) and the same report, and, from the measured grading time per submission, a
-table of the time 1,000 submissions would take on 1, 4 and 16 machines like this one,
-each running two one-thread workers.
+(a) does at every run. The script prints each run's phases (start-up; grading, the
+calibration included) from the command's own log line, the cluster's overhead against
+(a), whether both left the same grades (every cell of every submission) and the same
+report, and, from the measured grading time per job, a table of the time 1,000
+submissions would take on 1, 4 and 16 machines like this one, each running two
+one-thread workers.
 
     .venv/bin/python benchmarks/grading_cluster.py [--submissions 200] [--repeats 1]
 
