@@ -3,14 +3,16 @@
 Prints, for each cell at B=32, T=100, I=32, H=128 (float32, CPU unless --device says
 otherwise), the median wall time of one training step (forward, sum of outputs as the
 loss, backward) for both implementations with the same weights, and their ratio. The two
-are timed alternately in one run so that machine noise hits both alike.
+are timed alternately in one run so that machine noise hits both alike; the load average
+of the machine is printed at the start and the end (on a busy machine, give --threads 1).
 
-    .venv/bin/python benchmarks/modules.py [--repeats 15] [--device cpu|cuda]
+    .venv/bin/python benchmarks/modules.py [--repeats 15] [--threads N] [--device cpu|cuda]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
@@ -71,14 +73,18 @@ def main():
     parser.add_argument("--hidden", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     print(f"B={args.batch} T={args.steps} I={args.input} H={args.hidden} float32 on {device}, "
-          f"torch {torch.__version__}, {torch.get_num_threads()} threads, median of {args.repeats}")
+          f"torch {torch.__version__}, {torch.get_num_threads()} threads, median of {args.repeats}; "
+          f"load average {os.getloadavg()[0]:.2f}")
     for name in ("GRU", "LSTM", "RNN"):
         compare(name, args, device)
     if device.type == "cpu":
         compare("LSTM", args, device, onednn=False)
+    print(f"load average at the end {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

@@ -8,13 +8,15 @@ and ``rnnlab.stats`` compares per-seed results (effect size, interval, Holm, ver
 """
 
 from . import stats, tasks
+from ._checks import DTypeError, ShapeError
 from .cells import gru_cell, lstm_cell, rnn_cell
 from .gradients import hidden_grad_norms
 from .modules import GRU, LSTM, RNN
 from .plotting import plot_grad_norms
 from .stacking import StackedModels
 from .training import History, SequenceModel, train
+from . import diagrams  # the book's cell diagrams, drawn as SVG: rnnlab.diagrams.gru()
 
 __all__ = ["rnn_cell", "gru_cell", "lstm_cell", "RNN", "GRU", "LSTM", "hidden_grad_norms", "plot_grad_norms",
-           "stats", "tasks", "train", "History", "SequenceModel", "StackedModels"]
+           "stats", "tasks", "train", "History", "SequenceModel", "StackedModels", "ShapeError", "DTypeError"]
 __version__ = "0.1.0"

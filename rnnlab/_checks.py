@@ -10,6 +10,16 @@ import numpy as np
 import torch
 
 
+class ShapeError(ValueError, RuntimeError):
+    """A tensor of the wrong shape. A ``ValueError``, as rnnlab promises for bad input, and a
+    ``RuntimeError``, as torch.nn raises for shapes, so code written for either catches it."""
+
+
+class DTypeError(TypeError, ValueError, RuntimeError):
+    """A tensor of the wrong dtype. A ``TypeError``, as rnnlab promises, and the
+    ``ValueError`` (input) and ``RuntimeError`` (hidden state) that torch.nn raises."""
+
+
 def describe(value) -> str:
     """A short description of ``value`` for an error message: kind, shape and dtype."""
     if isinstance(value, torch.Tensor):
@@ -26,20 +36,12 @@ def check_array(name: str, value, ndim: int | tuple[int, ...]):
     ranks = (ndim,) if isinstance(ndim, int) else ndim
     if value.ndim not in ranks:
         wanted = " or ".join(f"{r}-D" for r in ranks)
-        raise ValueError(f"{name} must be {wanted}, got {describe(value)}")
+        raise ShapeError(f"{name} must be {wanted}, got {describe(value)}")
     floating = value.is_floating_point() if isinstance(value, torch.Tensor) else np.issubdtype(value.dtype, np.floating)
     if not floating:
-        raise TypeError(
+        raise DTypeError(
             f"{name} must have a floating dtype (float32 or float64), got {describe(value)}; "
             "convert it with .astype(np.float64) or .double()"
-        )
-
-
-def check_dim(name: str, value, axis: int, expected: int, meaning: str):
-    """Check one axis of an array against the size the other arguments imply."""
-    if value.shape[axis] != expected:
-        raise ValueError(
-            f"{name} must have {meaning} = {expected} along axis {axis}, got {describe(value)}"
         )
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ._checks import check_array, describe
+from ._checks import DTypeError, ShapeError, check_array, describe
 
 NONLINEARITIES = {"tanh": torch.tanh, "relu": torch.relu}
 
@@ -83,7 +83,9 @@ def rnn_cell(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None, nonlinearit
     ``h_t = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh)``, as ``torch.nn.RNNCell``.
 
     Shapes: ``x`` (B, I), ``h`` (B, H), ``weight_ih`` (H, I), ``weight_hh`` (H, H),
-    biases (H,). Numpy in, numpy out; torch in, torch out (gradients flow).
+    biases (H,); or ``x`` (I,) and ``h`` (H,) unbatched. Numpy in, numpy out; torch in,
+    torch out (gradients flow). Wrong shapes raise :class:`rnnlab.ShapeError`, wrong dtypes
+    :class:`rnnlab.DTypeError`, naming the argument.
     """
     if nonlinearity not in NONLINEARITIES:
         raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
@@ -96,7 +98,8 @@ def gru_cell(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
     """One step of the GRU in torch.nn's form (gates stacked r, z, n), as ``torch.nn.GRUCell``.
 
     Shapes: ``x`` (B, I), ``h`` (B, H), ``weight_ih`` (3H, I), ``weight_hh`` (3H, H),
-    biases (3H,). Numpy in, numpy out; torch in, torch out (gradients flow).
+    biases (3H,); or ``x`` (I,) and ``h`` (H,) unbatched. Numpy in, numpy out; torch in,
+    torch out (gradients flow).
     """
     args, back = _prepare(3, "r, z, n", x, h, weight_ih, weight_hh, bias_ih, bias_hh)
     x, h, w_ih, w_hh, b_ih, b_hh = args
@@ -106,8 +109,9 @@ def gru_cell(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
 def lstm_cell(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
     """One step of the LSTM (gates stacked i, f, g, o), as ``torch.nn.LSTMCell``.
 
-    ``state`` is the pair ``(h, c)``, both (B, H). Shapes: ``x`` (B, I), ``weight_ih``
-    (4H, I), ``weight_hh`` (4H, H), biases (4H,). Returns ``(h_t, c_t)`` of the kind given.
+    ``state`` is the pair ``(h, c)``, both (B, H) (or (H,) with an unbatched ``x`` (I,)).
+    Shapes: ``x`` (B, I), ``weight_ih`` (4H, I), ``weight_hh`` (4H, H), biases (4H,).
+    Returns ``(h_t, c_t)`` of the kind given.
     """
     if not isinstance(state, (tuple, list)) or len(state) != 2:
         raise TypeError(f"state must be a pair (h, c), got {describe(state)}")
@@ -122,34 +126,51 @@ def lstm_cell(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
 
 
 def _prepare(gates, order, x, h, weight_ih, weight_hh, bias_ih, bias_hh, **extra_states):
-    """Check a cell's arguments and view them all as torch tensors.
+    """Check a cell's arguments and view them all as batched torch tensors.
 
-    Returns the tensors (in argument order, extra states last) and a function that turns
-    a result back into the kind of ``x``.
+    The weights fix the sizes (H from ``weight_hh``, I from ``weight_ih``), so a state or an
+    input of the wrong width is blamed, not the weights. ``x`` and ``h`` may be unbatched
+    (1-D), as torch.nn's cells accept. Returns the tensors (in argument order, extra states
+    last; unbatched ones given a batch axis of 1) and a function that turns a result back
+    into the kind and shape of ``x``.
     """
-    check_array("x", x, 2)
-    check_array("h", h, 2)
-    batch, inputs = x.shape
-    hidden = h.shape[1]
-    if hidden == 0:
-        raise ValueError("h must have at least one hidden unit (hidden size H >= 1), got H = 0")
-    if h.shape[0] != batch:
-        raise ValueError(f"h must have batch size B = {batch} (from x) on axis 0, got {describe(h)}")
-    for name, state in extra_states.items():
-        check_array(name, state, 2)
-        if tuple(state.shape) != tuple(h.shape):
-            raise ValueError(f"{name} must have the shape of h, {tuple(h.shape)}, got {describe(state)}")
-    rows = gates * hidden
-    blocks = f"{gates}·H = {rows} rows" + (f" (the {order} blocks stacked)" if order else "")
+    check_array("x", x, (1, 2))
+    check_array("h", h, (1, 2))
     check_array("weight_ih", weight_ih, 2)
     check_array("weight_hh", weight_hh, 2)
-    _check_weight("weight_ih", weight_ih, rows, inputs, blocks, "I")
-    _check_weight("weight_hh", weight_hh, rows, hidden, blocks, "H")
+    rows, hidden = weight_hh.shape
+    stacked = f" (the {order} blocks stacked)" if order else ""
+    if rows != gates * hidden:
+        looks = (f": it looks transposed (torch.nn stores (G·H, H))"
+                 if weight_hh.shape[1] == gates * weight_hh.shape[0] and gates > 1 else "")
+        raise ShapeError(f"weight_hh must have shape ({gates}·H, H) for some hidden size H{stacked}, "
+                         f"got {describe(weight_hh)}{looks}")
+    if weight_ih.shape[0] != rows:
+        looks = (f": it looks transposed (torch.nn stores (G·H, I))"
+                 if weight_ih.shape[1] == rows and rows > 0 else "")
+        raise ShapeError(f"weight_ih must have {gates}·H = {rows} rows{stacked}, with H = {hidden} from "
+                         f"weight_hh, got {describe(weight_ih)}{looks}")
+    inputs = weight_ih.shape[1]
+    if h.ndim != x.ndim:
+        raise ShapeError(f"h must be {x.ndim}-D like x ({'batched (B, H)' if x.ndim == 2 else 'unbatched (H,)'}), "
+                         f"got {describe(h)}")
+    if x.shape[-1] != inputs:
+        raise ShapeError(f"x must have input size I = {inputs} (the columns of weight_ih) on its last axis, "
+                         f"got {describe(x)}")
+    if h.shape[-1] != hidden:
+        raise ShapeError(f"h must have hidden size H = {hidden} (the columns of weight_hh) on its last axis, "
+                         f"got {describe(h)}")
+    if x.ndim == 2 and h.shape[0] != x.shape[0]:
+        raise ShapeError(f"h must have batch size B = {x.shape[0]} (from x) on axis 0, got {describe(h)}")
+    for name, state in extra_states.items():
+        check_array(name, state, h.ndim)
+        if tuple(state.shape) != tuple(h.shape):
+            raise ShapeError(f"{name} must have the shape of h, {tuple(h.shape)}, got {describe(state)}")
     for name, bias in (("bias_ih", bias_ih), ("bias_hh", bias_hh)):
         if bias is not None:
             check_array(name, bias, 1)
             if bias.shape[0] != rows:
-                raise ValueError(f"{name} must have {blocks}, got {describe(bias)}")
+                raise ShapeError(f"{name} must have {gates}·H = {rows} rows{stacked}, got {describe(bias)}")
 
     values = [x, h, weight_ih, weight_hh, bias_ih, bias_hh, *extra_states.values()]
     names = ["x", "h", "weight_ih", "weight_hh", "bias_ih", "bias_hh", *extra_states]
@@ -163,22 +184,17 @@ def _prepare(gates, order, x, h, weight_ih, weight_hh, bias_ih, bias_hh, **extra
                 f"got {describe(value)}"
             )
         if value.dtype != x.dtype:
-            raise TypeError(f"{name} must have the dtype of x, {x.dtype}, got {describe(value)}")
+            raise DTypeError(f"{name} must have the dtype of x, {x.dtype}, got {describe(value)}")
 
     if kind is np.ndarray:
-        tensors = [None if v is None else torch.from_numpy(np.ascontiguousarray(v)) for v in values]
-        return tensors, lambda result: result.numpy()
-    return values, lambda result: result
+        values = [None if v is None else torch.from_numpy(np.ascontiguousarray(v)) for v in values]
+    unbatched = x.ndim == 1
+    if unbatched:
+        for k in (0, 1, *range(6, len(values))):
+            values[k] = values[k].unsqueeze(0)
 
+    def back(result):
+        result = result.squeeze(0) if unbatched else result
+        return result.numpy() if kind is np.ndarray else result
 
-def _check_weight(name, weight, rows, cols, blocks, cols_name):
-    """A weight must be (G·H, cols); name the likely mistake when it is transposed."""
-    if tuple(weight.shape) == (rows, cols):
-        return
-    if tuple(weight.shape) == (cols, rows) and rows != cols:
-        raise ValueError(
-            f"{name} must have shape ({rows}, {cols}) = ({blocks.split(' rows')[0]}, {cols_name}), "
-            f"got {describe(weight)}: it looks transposed (torch.nn stores (G·H, {cols_name}))"
-        )
-    raise ValueError(f"{name} must have shape ({rows}, {cols}), that is {blocks} and {cols_name} = {cols} "
-                     f"columns, got {describe(weight)}")
+    return values, back

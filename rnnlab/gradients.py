@@ -37,6 +37,7 @@ def _unroll_direction(mode, model, x, layer, suffix, h, c):
     w_hh = getattr(model, f"weight_hh_l{layer}{suffix}")
     b_ih = getattr(model, f"bias_ih_l{layer}{suffix}") if bias else None
     b_hh = getattr(model, f"bias_hh_l{layer}{suffix}") if bias else None
+    w_hr = getattr(model, f"weight_hr_l{layer}{suffix}", None)       # an LSTM with projections
     gi = project(x, w_ih, b_ih)
     steps = range(x.shape[0]) if suffix == "" else reversed(range(x.shape[0]))
     hs, cs = [None] * x.shape[0], [None] * x.shape[0]
@@ -44,6 +45,7 @@ def _unroll_direction(mode, model, x, layer, suffix, h, c):
         gh = project(h, w_hh, b_hh)
         if mode == "LSTM":
             h, c = lstm_step(gi[t] + gh, c)[:2]
+            h = h if w_hr is None else project(h, w_hr)             # h_t = W_hr (o_t ⊙ tanh c_t)
         elif mode == "GRU":
             h = gru_step(gi[t], gh, h)[0]
         else:
@@ -78,7 +80,8 @@ def hidden_grad_norms(model, inputs, loss_fn, hx=None, state="h"):
     directions = 2 if model.bidirectional else 1
     shape = (model.num_layers * directions, x.shape[1], model.hidden_size)
     if hx is None:
-        h0 = c0 = x.new_zeros(shape)
+        h0 = x.new_zeros(shape[:2] + (getattr(model, "proj_size", 0) or model.hidden_size,))
+        c0 = x.new_zeros(shape)
     else:
         h0, c0 = hx if mode == "LSTM" else (hx, None)
     suffixes = ("", "_reverse")[:directions]

@@ -9,11 +9,13 @@ Going forward, a Function keeps every hidden state and gate value. Going back, i
 the steps in reverse and carries ``dh`` = dL/dh_t, the *total* derivative: the
 gradient that reaches ``h_t`` directly from the loss (``grad_hs[t]``) plus the one that
 comes back through ``h_{t+1}``. Each step costs one matrix product, ``dgh_t @ W_hh``. The
-weight gradients are then one matrix product each over all steps at once:
-``dL/dW_hh = sum_t dgh_t^T h_{t-1}``. This is the BPTT that the book derives; on a CPU it
-runs at about the speed of torch.nn's own kernels (``benchmarks/modules.py`` prints the
-ratio on your machine), where an autograd graph of every small operation is several times
-slower.
+weight gradients sum over the steps: ``dL/dW_hh = sum_t dgh_t^T h_{t-1}``, one matrix
+product over all steps for one model (for a stack of models, a share added at each step,
+while its tensors are still in the processor's cache). This is the BPTT that the book
+derives. It is plain PyTorch tensor code, one operation at a time, so it does not match
+the fused kernels torch.nn can call (oneDNN's LSTM on a CPU, cuDNN on a GPU);
+``benchmarks/modules.py`` prints the ratio of times on your machine, and the README gives
+the figures we measured.
 
 What else the Functions support, and how:
 
@@ -73,23 +75,19 @@ def _all_steps(x, weight, bias=None):
 
 
 def _weight_grad(d_pre, inputs):
-    """dL/dW = sum over steps and batch of ``d_pre^T inputs``, for ``pre = inputs W^T``:
-    one matrix product for all steps. (G*H, K), or (S, G*H, K) for a stack."""
-    if d_pre.dim() == 3:
-        return d_pre.flatten(0, 1).T @ inputs.flatten(0, 1)
-    stack = d_pre.shape[1]
-    rows = lambda a: a.transpose(0, 1).reshape(stack, -1, a.shape[-1])
-    return rows(d_pre).mT @ rows(inputs)
-
-
-def _bias_grad(d_pre):
-    """dL/db: the sum over steps (axis 0) and batch (axis -2)."""
-    return d_pre.sum(dim=(0, -2))
+    """dL/dW = sum over steps and batch of ``d_pre^T inputs``, for ``pre = inputs W^T``, as
+    one matrix product over all steps: (T, B, G*H) and (T, B, K) give (G*H, K)."""
+    return d_pre.flatten(0, -2).T @ inputs.flatten(0, -2)
 
 
 def _previous(states, initial):
     """The states h_{t-1} for t = 0..T-1: the initial state, then all but the last."""
     return torch.cat([initial.unsqueeze(0), states[:-1]])
+
+
+def _previous_steps(states, initial):
+    """h_{t-1} for t = T-1 down to 0, one tensor per step: the order of a backward pass."""
+    return [*states.unbind(0)[-2::-1], initial]
 
 
 def _repeat(d, blocks):
@@ -100,6 +98,27 @@ def _repeat(d, blocks):
 def _sum_blocks(x, blocks):
     """Sum of the ``blocks`` gate blocks of the last axis (the transpose of :func:`_repeat`)."""
     return x.unflatten(-1, (blocks, -1)).sum(-2)
+
+
+def _per_step(gi, features):
+    """An empty (T, ..., features) tensor shaped like ``gi`` but for its last axis, which a
+    forward pass fills step by step (it always runs on plain tensors: a vmap over it
+    goes through the ``vmap`` rule)."""
+    return gi.new_empty((*gi.shape[:-1], features))
+
+
+def _local_steps(local_derivatives, *sequences, budget=2 ** 22):
+    """``local_derivatives(*sequences)`` for each step, the last step first, as tuples.
+
+    The local derivatives are element-wise, so they can be computed on all steps at once
+    or on one step's slices. All at once (fewer, larger operations) while the sequences
+    hold at most ``budget`` numbers (16 MB in float32); step by step, as the backward pass
+    reaches each step, beyond that (a stack of models: each step's tensors stay in the
+    processor's cache instead of going through memory several times).
+    """
+    if sum(s.numel() for s in sequences) <= budget:
+        return zip(*(d.unbind(0)[::-1] for d in local_derivatives(*sequences)))
+    return (local_derivatives(*step) for step in zip(*(s.unbind(0)[::-1] for s in sequences)))
 
 
 def _zeros_or(tensor, like):
@@ -133,11 +152,10 @@ class RNNRecurrence(torch.autograd.Function):
 
     @staticmethod
     def forward(gi, h0, weight_hh, nonlinearity):
-        hs, h = [], h0
-        for gi_t in gi.unbind(0):
-            h = rnn_step(_times(h, weight_hh.mT, gi_t), nonlinearity)
-            hs.append(h)
-        return torch.stack(hs)
+        hs, h = _per_step(gi, h0.shape[-1]), h0
+        for t, gi_t in enumerate(gi.unbind(0)):
+            h = hs[t] = rnn_step(_times(h, weight_hh.mT, gi_t), nonlinearity)
+        return hs
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -148,15 +166,20 @@ class RNNRecurrence(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_hs):
         h0, weight_hh, hs = ctx.saved_tensors
-        slope = _slope(hs, ctx.nonlinearity)
+        stacked = weight_hh.dim() == 3          # see LSTMRecurrence.backward on the weight gradient
         d_pres, dh = [], torch.zeros_like(h0)
-        for grad_t, slope_t in zip(grad_hs.unbind(0)[::-1], slope.unbind(0)[::-1]):
-            d_pre = (dh + grad_t) * slope_t             # dL/d(pre-activation at t)
-            dh = d_pre @ weight_hh                      # dL/dh_{t-1} through h_t
+        d_weight = torch.zeros_like(weight_hh) if stacked else None
+        slopes = _local_steps(lambda h: (_slope(h, ctx.nonlinearity),), hs)
+        for grad_t, (slope_t,), h_prev in zip(grad_hs.unbind(0)[::-1], slopes, _previous_steps(hs, h0)):
+            d_pre = (dh + grad_t) * slope_t                          # dL/d(pre-activation at t)
+            if stacked:
+                d_weight = _times(d_pre.mT, h_prev, d_weight)        # dL/dW_hh += dpre_t^T h_{t-1}
+            dh = d_pre @ weight_hh                                   # dL/dh_{t-1} through h_t
             d_pres.append(d_pre)
         d_pre = torch.stack(d_pres[::-1])
-        d_weight = _weight_grad(d_pre, _previous(hs, h0)) if ctx.needs_input_grad[2] else None
-        return d_pre, dh, d_weight, None
+        if not stacked and ctx.needs_input_grad[2]:
+            d_weight = _weight_grad(d_pre, _previous(hs, h0))
+        return d_pre, dh, d_weight if ctx.needs_input_grad[2] else None, None
 
     @staticmethod
     def jvp(ctx, gi_dot, h0_dot, weight_dot, _):
@@ -191,9 +214,9 @@ def _gru_local_derivatives(rz, n, hn, h_prev):
     """How h_t depends on gi_t, on gh_t = W_h h_{t-1} + b_h, and directly on h_{t-1}.
 
     The chain rule through h_t = (1 − z) n + z h_{t−1}, n = tanh(· + r ⊙ hn) and the
-    sigmoids of r and z, for all steps at once. Returns ``(to_gi, to_gh, z)``: ∂h_t/∂gi_t
-    and ∂h_t/∂gh_t as three (r, z, n) blocks of element-wise factors, and z_t, the factor
-    of the direct path to h_{t−1}.
+    sigmoids of r and z, element-wise (for one step or all at once). Returns ``(to_gi,
+    to_gh, z)``: ∂h_t/∂gi_t and ∂h_t/∂gh_t as three (r, z, n) blocks of element-wise
+    factors, and z_t, the factor of the direct path to h_{t−1}.
     """
     hidden = h_prev.shape[-1]
     r, z = rz[..., :hidden], rz[..., hidden:]
@@ -215,17 +238,14 @@ class GRURecurrence(torch.autograd.Function):
 
     @staticmethod
     def forward(gi, h0, weight_hh, bias_hh):
-        hs, rzs, ns, hns, h = [], [], [], [], h0
-        bias = _bias_row(bias_hh, weight_hh)
         hidden = h0.shape[-1]
-        for gi_t in gi.unbind(0):
+        hs, rzs, ns, hns = (_per_step(gi, size) for size in (hidden, 2 * hidden, hidden, hidden))
+        bias, h = _bias_row(bias_hh, weight_hh), h0
+        for t, gi_t in enumerate(gi.unbind(0)):
             gh = _times(h, weight_hh.mT, bias)
-            h, rz, n = gru_step(gi_t, gh, h)
-            hs.append(h)
-            rzs.append(rz)
-            ns.append(n)
-            hns.append(gh[..., 2 * hidden:])
-        return torch.stack(hs), torch.stack(rzs), torch.stack(ns), torch.stack(hns)
+            h, rzs[t], ns[t] = gru_step(gi_t, gh, h)
+            hs[t], hns[t] = h, gh[..., 2 * hidden:]
+        return hs, rzs, ns, hns
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -237,22 +257,32 @@ class GRURecurrence(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_hs, *_):
         gi, h0, weight_hh, bias_hh, hs, *gates = ctx.saved_tensors
-        h_prev = _previous(hs, h0)
         if not _first_order_only((gi, h0, weight_hh, bias_hh, hs)):
-            gates = _gru_gates(gi, h_prev, weight_hh, bias_hh)
-        to_gi, to_gh, z = _gru_local_derivatives(*gates, h_prev)
+            gates = _gru_gates(gi, _previous(hs, h0), weight_hh, bias_hh)
         grad_hs = _zeros_or(grad_hs, hs)
-        totals, dh = [], torch.zeros_like(h0)
-        for grad_t, to_gh_t, z_t in zip(grad_hs.unbind(0)[::-1], to_gh.unbind(0)[::-1], z.unbind(0)[::-1]):
-            dh = dh + grad_t                                            # total dL/dh_t
-            totals.append(dh)
-            # to h_{t−1}: the direct path z ⊙ dh plus the path through gh_t = W_h h_{t−1} + b_h
-            dh = _times(_repeat(dh, 3) * to_gh_t, weight_hh, dh * z_t)
-        dh_total = _repeat(torch.stack(totals[::-1]), 3)
-        d_gh = dh_total * to_gh
-        d_weight = _weight_grad(d_gh, h_prev) if ctx.needs_input_grad[2] else None
-        d_bias = _bias_grad(d_gh) if bias_hh is not None and ctx.needs_input_grad[3] else None
-        return dh_total * to_gi, dh, d_weight, d_bias
+        stacked = weight_hh.dim() == 3          # see LSTMRecurrence.backward on the weight gradient
+        d_gis, d_ghs, dh = [], [], torch.zeros_like(h0)
+        d_weight = torch.zeros_like(weight_hh) if stacked else None
+        d_bias = torch.zeros(weight_hh.shape[:-1], dtype=h0.dtype, device=h0.device) if stacked else None
+        h_prev = _previous(hs, h0)
+        local = _local_steps(_gru_local_derivatives, *gates, h_prev)
+        for grad_t, (to_gi, to_gh, z), h_prev_t in zip(grad_hs.unbind(0)[::-1], local, h_prev.unbind(0)[::-1]):
+            dh = dh + grad_t                                   # total dL/dh_t
+            dh_3 = _repeat(dh, 3)
+            d_gh = dh_3 * to_gh                                # dL/dgh_t, gh_t = W_h h_{t−1} + b_h
+            d_gis.append(dh_3 * to_gi)                         # dL/dgi_t, gi_t = W_i x_t + b_i
+            if stacked:
+                d_weight = _times(d_gh.mT, h_prev_t, d_weight)  # dL/dW_hh += dgh_t^T h_{t−1}
+                d_bias = d_bias + d_gh.sum(-2)
+            else:
+                d_ghs.append(d_gh)
+            dh = _times(d_gh, weight_hh, dh * z)              # to h_{t−1}: through gh_t, and directly z ⊙ dh
+        if not stacked:
+            d_gh = torch.stack(d_ghs[::-1])
+            d_weight = _weight_grad(d_gh, h_prev) if ctx.needs_input_grad[2] else None
+            d_bias = d_gh.sum(dim=(0, 1)) if bias_hh is not None else None
+        return (torch.stack(d_gis[::-1]), dh, d_weight if ctx.needs_input_grad[2] else None,
+                d_bias if bias_hh is not None and ctx.needs_input_grad[3] else None)
 
     @staticmethod
     def jvp(ctx, gi_dot, h0_dot, weight_dot, bias_dot):
@@ -287,12 +317,12 @@ def _lstm_gates(gi, h_prev, c_prev, weight_hh):
 
 
 def _lstm_local_derivatives(gates, c_prev, cs):
-    """The local derivatives of all steps at once.
+    """The local derivatives, element-wise (for one step or all at once).
 
     Returns ``(to_pre, f, dm_dc, m)``: ``to_pre`` (.., 4H) holds how dL/dc_t reaches the
     pre-activations of i, f, g and how dL/dm_t reaches that of o, where m_t = o_t ⊙ tanh c_t
     is the unprojected output; ``f`` the forget gate (the additive path to c_{t−1});
-    ``dm_dc`` = ∂m_t/∂c_t; ``m`` every m_t.
+    ``dm_dc`` = ∂m_t/∂c_t; ``m`` = m_t.
     """
     i, f, g, o = gates.chunk(4, dim=-1)
     tanh_c = torch.tanh(cs)
@@ -316,14 +346,13 @@ class LSTMRecurrence(torch.autograd.Function):
 
     @staticmethod
     def forward(gi, h0, c0, weight_hh, weight_hr):
-        hs, cs, gates, h, c = [], [], [], h0, c0
-        for gi_t in gi.unbind(0):
-            m, c, gates_t = lstm_step(_times(h, weight_hh.mT, gi_t), c)
+        hs, cs, gates = _per_step(gi, h0.shape[-1]), _per_step(gi, c0.shape[-1]), _per_step(gi, gi.shape[-1])
+        h, c = h0, c0
+        for t, gi_t in enumerate(gi.unbind(0)):
+            m, c, gates[t] = lstm_step(_times(h, weight_hh.mT, gi_t), c)
             h = m if weight_hr is None else _times(m, weight_hr.mT)
-            hs.append(h)
-            cs.append(c)
-            gates.append(gates_t)
-        return torch.stack(hs), torch.stack(cs), torch.stack(gates)
+            hs[t], cs[t] = h, c
+        return hs, cs, gates
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -335,30 +364,47 @@ class LSTMRecurrence(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_hs, grad_cs, _):
         gi, h0, c0, weight_hh, weight_hr, hs, cs, gates = ctx.saved_tensors
-        h_prev, c_prev = _previous(hs, h0), _previous(cs, c0)
         if not _first_order_only((gi, h0, c0, weight_hh, weight_hr, hs, cs)):
-            gates = _lstm_gates(gi, h_prev, c_prev, weight_hh)
-        to_pre, f, dm_dc, m = _lstm_local_derivatives(gates, c_prev, cs)
-        grad_hs, grad_cs = _zeros_or(grad_hs, hs), _zeros_or(grad_cs, cs)
-        d_pres, totals = [], []
+            gates = _lstm_gates(gi, _previous(hs, h0), _previous(cs, c0), weight_hh)
+        grad_hs = _zeros_or(grad_hs, hs)
+        grad_cs = [None] * hs.shape[0] if grad_cs is None else grad_cs.unbind(0)[::-1]   # None: c_n unused
+        # A stack of models adds each step's share to the weight gradients as it goes (its
+        # tensors are still in cache); one model gets them in one product over all steps.
+        stacked = weight_hh.dim() == 3
+        d_weight_hh = torch.zeros_like(weight_hh) if stacked else None
+        d_weight_hr = torch.zeros_like(weight_hr) if stacked and weight_hr is not None else None
+        d_pres, totals, ms = [], [], []
         dh, dc = torch.zeros_like(h0), torch.zeros_like(c0)
-        steps = zip(grad_hs.unbind(0)[::-1], grad_cs.unbind(0)[::-1], to_pre.unbind(0)[::-1],
-                    f.unbind(0)[::-1], dm_dc.unbind(0)[::-1])
-        for grad_h, grad_c, to_pre_t, f_t, dm_dc_t in steps:
+        h_prev = _previous(hs, h0)
+        local = _local_steps(_lstm_local_derivatives, gates, _previous(cs, c0), cs)
+        for grad_h, grad_c, (to_pre, f, dm_dc, m), h_prev_t in zip(grad_hs.unbind(0)[::-1], grad_cs, local,
+                                                                   h_prev.unbind(0)[::-1]):
             dh = dh + grad_h                                           # total dL/dh_t
-            totals.append(dh)
-            dm = dh if weight_hr is None else dh @ weight_hr           # dL/dm_t, through h_t = W_hr m_t
-            dc = dc + grad_c + dm * dm_dc_t                            # total dL/dc_t
-            d_pre = torch.cat([_repeat(dc, 3), dm], dim=-1) * to_pre_t
+            if weight_hr is None:
+                dm = dh                                                # h_t = m_t = o ⊙ tanh(c_t)
+            else:                                                      # h_t = W_hr m_t
+                if stacked:
+                    d_weight_hr = _times(dh.mT, m, d_weight_hr)
+                else:
+                    totals.append(dh)
+                    ms.append(m)
+                dm = dh @ weight_hr
+            if grad_c is not None:
+                dc = dc + grad_c
+            dc = torch.addcmul(dc, dm, dm_dc)                          # total dL/dc_t
+            d_pre = torch.cat([_repeat(dc, 3), dm], dim=-1) * to_pre  # dL/dpre_t, blocks i, f, g, o
             d_pres.append(d_pre)
-            dc = dc * f_t                                              # the additive path to c_{t−1}
+            if stacked:
+                d_weight_hh = _times(d_pre.mT, h_prev_t, d_weight_hh)  # dL/dW_hh += dpre_t^T h_{t−1}
+            dc = dc * f                                                # the additive path to c_{t−1}
             dh = d_pre @ weight_hh
         d_pre = torch.stack(d_pres[::-1])
-        d_weight_hh = _weight_grad(d_pre, h_prev) if ctx.needs_input_grad[3] else None
-        d_weight_hr = None
-        if weight_hr is not None and ctx.needs_input_grad[4]:
-            d_weight_hr = _weight_grad(torch.stack(totals[::-1]), m)
-        return d_pre, dh, dc, d_weight_hh, d_weight_hr
+        if not stacked:
+            d_weight_hh = _weight_grad(d_pre, h_prev)
+            if weight_hr is not None:
+                d_weight_hr = _weight_grad(torch.stack(totals[::-1]), torch.stack(ms[::-1]))
+        return (d_pre, dh, dc, d_weight_hh if ctx.needs_input_grad[3] else None,
+                d_weight_hr if weight_hr is not None and ctx.needs_input_grad[4] else None)
 
     @staticmethod
     def jvp(ctx, gi_dot, h0_dot, c0_dot, weight_hh_dot, weight_hr_dot):

@@ -43,8 +43,8 @@ from scipy import stats as _scipy_stats
 
 from ._checks import describe
 
-__all__ = ["Comparison", "cliffs_delta", "compare", "holm", "correct", "verdict",
-           "VERDICTS", "ALPHA"]
+__all__ = ["Comparison", "cliffs_delta", "compare", "compare_to_reference", "holm", "correct",
+           "verdict", "plot_seeds", "VERDICTS", "ALPHA"]
 
 ALPHA = 0.05
 """The family-wise error rate of a page: Holm-corrected p-values are compared with it."""
@@ -179,7 +179,8 @@ def compare(a: Sequence[float], b: Sequence[float], *, name: str = "", seed: int
                                                       n_resamples, rng)
         median_difference = _median_difference(a, b)
     else:
-        median_difference = _median_difference(a, b)
+        with np.errstate(invalid="ignore"):  # inf - inf: both medians censored
+            median_difference = _median_difference(a, b)
         median_difference = median_difference if math.isfinite(median_difference) else math.nan
         median_low = median_high = math.nan
     if np.unique(np.concatenate([a, b])).size == 1:
@@ -189,6 +190,53 @@ def compare(a: Sequence[float], b: Sequence[float], *, name: str = "", seed: int
     return Comparison(name, tuple(a.tolist()), tuple(b.tolist()), cliffs_delta(a, b),
                       effect_low, effect_high, median_difference, median_low, median_high,
                       p_value, confidence)
+
+
+def compare_to_reference(values: Sequence[float], reference: float, *, name: str = "", seed: int = 0,
+                         confidence: float = 0.95, n_resamples: int = 4999) -> Comparison:
+    """Compare per-seed ``values`` with a fixed ``reference`` value (one group, not two).
+
+    The effect is Cliff's delta against a point, ``P(x > reference) - P(x < reference)``
+    (the sign statistic), with its percentile bootstrap interval; the median difference
+    is ``median(values) - reference``; the p-value is the two-sided Wilcoxon signed-rank
+    test of ``values - reference`` (``scipy.stats.wilcoxon``), 1 when every value equals
+    the reference. The returned :class:`Comparison` has ``b = (reference,)``; correct
+    and judge it with the page's other comparisons. Values must be finite.
+
+    Sources: Wilcoxon, F. (1945), Individual comparisons by ranking methods, Biometrics
+    Bulletin 1(6); ``scipy.stats.wilcoxon``; ``scipy.stats.bootstrap``.
+    """
+    values = _as_values("values", values)
+    if values.size < 2:
+        raise ValueError(f"values must hold at least 2 values (one per seed), got {values.size}")
+    if not np.isfinite(values).all():
+        raise ValueError(f"values must be finite to compare them with a reference, got {values.tolist()}")
+    if isinstance(reference, bool) or not isinstance(reference, (int, float, np.integer, np.floating)) \
+            or not math.isfinite(reference):
+        raise TypeError(f"reference must be a finite number, got {describe(reference)}")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must lie in (0, 1), got {confidence}")
+    reference = float(reference)
+    rng = np.random.default_rng(seed)
+
+    def sign_effect(x, axis=-1):
+        return np.sign(x - reference).mean(axis=axis)
+
+    def median_shift(x, axis=-1):
+        return np.median(x, axis=axis) - reference
+
+    intervals = []
+    for statistic in (sign_effect, median_shift):
+        result = _scipy_stats.bootstrap((values,), statistic, n_resamples=n_resamples, vectorized=True,
+                                        confidence_level=confidence, method="percentile", rng=rng)
+        intervals.append((float(result.confidence_interval.low), float(result.confidence_interval.high)))
+    differences = values - reference
+    if not differences.any():
+        p_value = 1.0
+    else:
+        p_value = float(_scipy_stats.wilcoxon(differences, alternative="two-sided").pvalue)
+    return Comparison(name, tuple(values.tolist()), (reference,), float(sign_effect(values)),
+                      *intervals[0], float(median_shift(values)), *intervals[1], p_value, confidence)
 
 
 def holm(p_values: Sequence[float]) -> np.ndarray:
@@ -265,3 +313,80 @@ def verdict(comparison: Comparison | None, expected: str, *, alpha: float = ALPH
     else:
         return "not shown"
     return "supported" if side == expected else "contradicted"
+
+
+def plot_seeds(ax, groups: dict, *, ylabel: str, integer: bool = False, log: bool = False,
+               censored: str = "not reached within the budget", point: str = "one seed",
+               legend: str = "right"):
+    """Draw every seed of each group as a point, with the group's median and interquartile
+    range, on a matplotlib ``ax``; return the legend, which sits outside the axes.
+
+    ``groups`` maps a label (shown under its column) to its per-seed values, where
+    ``inf`` (or ``-inf``) marks a run censored at its budget, drawn as an open triangle
+    above (below) the measured points, or to ``None`` for a configuration that was not
+    run, shown as the words "not run" and no point, never as a measured value.
+    ``integer`` puts ticks on whole numbers only (counts, steps); ``log`` uses a
+    logarithmic y axis; ``point`` names what one point is in the legend; ``legend``
+    puts the legend to the ``"right"`` of the axes or ``"below"`` them, outside the data
+    either way. The points of a column are spread sideways evenly (no random jitter), so
+    a figure is the same at every build.
+    """
+    if legend not in ("right", "below"):
+        raise ValueError(f'legend must be "right" or "below", got {legend!r}')
+    import matplotlib.ticker as ticker  # matplotlib is needed only to draw
+
+    if not isinstance(groups, dict) or not groups:
+        raise TypeError(f"groups must be a non-empty dict label -> values or None, got {describe(groups)}")
+    finite = [v for values in groups.values() if values is not None
+              for v in _as_values("groups values", values) if np.isfinite(v)]
+    if not finite:
+        raise ValueError("groups hold no finite value to place on the y axis")
+    low, high = min(finite), max(finite)
+    if log:
+        if low <= 0:
+            raise ValueError(f"log=True needs positive values, got a minimum of {low}")
+        span = np.log10(high / low) or 1.0
+        top, bottom = high * 10 ** (0.12 * span), low / 10 ** (0.12 * span)
+        ax.set_yscale("log")
+    else:
+        span = (high - low) or 1.0
+        top, bottom = high + 0.12 * span, low - 0.12 * span
+    colour = {"point": "C0", "summary": "k", "censored": "C3"}
+    any_censored = False
+    for x, (label, values) in enumerate(groups.items()):
+        if values is None:
+            ax.text(x, (top * bottom) ** 0.5 if log else (top + bottom) / 2, "not run", rotation=90,
+                    ha="center", va="center", color="0.45", fontsize=9)
+            continue
+        values = _as_values(f"groups[{label!r}]", values)
+        offsets = np.linspace(-0.18, 0.18, len(values)) if len(values) > 1 else np.zeros(1)
+        shown = np.where(np.isposinf(values), top, np.where(np.isneginf(values), bottom, values))
+        measured = np.isfinite(values)
+        ax.scatter(x + offsets[measured], shown[measured], s=18, color=colour["point"], alpha=0.75,
+                   zorder=3, label=point)
+        if (~measured).any():
+            any_censored = True
+            ax.scatter(x + offsets[~measured], shown[~measured], s=26, marker="^", facecolors="none",
+                       edgecolors=colour["censored"], zorder=3, label=censored)
+        q1, median, q3 = np.percentile(values, [25, 50, 75]) if measured.all() else (
+            np.percentile(np.where(measured, values, np.sign(values) * np.finfo(float).max), [25, 50, 75]))
+        q1, median, q3 = (min(max(q, bottom), top) for q in (q1, median, q3))
+        ax.plot([x, x], [q1, q3], color=colour["summary"], lw=5, alpha=0.25, solid_capstyle="butt",
+                zorder=2, label="interquartile range")
+        ax.plot([x - 0.28, x + 0.28], [median, median], color=colour["summary"], lw=2, zorder=4,
+                label="median")
+    ax.set_xticks(range(len(groups)), [str(label) for label in groups])
+    ax.set_xlim(-0.6, len(groups) - 0.4)
+    ax.set_ylim(bottom / 10 ** (0.05 * span) if log else bottom - 0.05 * span,
+                top * 10 ** (0.05 * span) if log else top + 0.05 * span)
+    ax.set_ylabel(ylabel)
+    if integer:
+        ax.yaxis.set_major_locator(ticker.MaxNLocator(integer=True))
+    handles, labels = ax.get_legend_handles_labels()
+    unique = dict(zip(labels, handles))
+    order = [point, "median", "interquartile range"] + ([censored] if any_censored else [])
+    names = [name for name in order if name in unique]
+    place = (dict(loc="upper left", bbox_to_anchor=(1.02, 1.0)) if legend == "right" else
+             dict(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2))
+    return ax.legend([unique[name] for name in names], names, borderaxespad=0.0, fontsize=8,
+                     frameon=False, **place)

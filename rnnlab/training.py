@@ -217,7 +217,8 @@ def train(model, task, *, steps: int, lr: float = 1e-3, batch_size: int = 32,
           optimizer="adam", clip: float | None = None, loss_fn=None, accuracy_fn=None,
           eval_every: int | None = None, eval_batch_size: int = 256, validation=None,
           evaluate=None, keep_best: str | None = None, patience: int | None = None,
-          stop_when=None, seed: int | None = None, seeds=None, progress: bool = True):
+          stop_when=None, seed: int | None = None, seeds=None, stack_size: int | None = None,
+          progress: bool = True):
     """Train ``model`` on ``task`` for ``steps`` optimiser steps and return a :class:`History`.
 
     Each step draws a new batch of ``batch_size`` sequences, computes the loss of the
@@ -264,6 +265,12 @@ def train(model, task, *, steps: int, lr: float = 1e-3, batch_size: int = 32,
             The initial weights are the model's: seed them when you build the model.
             Default 0.
         seeds: with a list of models, one seed per model (e.g. ``range(S)``).
+        stack_size: with a list of models, train at most that many at once, the groups one
+            after the other (default: all). The results do not depend on it; the speed
+            does: a stack's tensors grow with it, and once one tensor of a step passes about
+            32 MB (T * stack_size * B * 4 * G*H bytes for a recurrent layer) the memory
+            allocator returns it to the system at every step, which can make a stack of 16
+            slower than two of 8 (``benchmarks/seeds.py`` measures both).
         progress: show a tqdm progress bar on stderr; ``progress=False`` prints nothing.
 
     Training stops early, with ``history.diverged = True``, if the loss is not finite;
@@ -278,9 +285,12 @@ def train(model, task, *, steps: int, lr: float = 1e-3, batch_size: int = 32,
     if many:
         if seed is not None:
             raise TypeError("seed= trains one model; with a list of models give seeds=, one per model")
-        return _train_many(list(model), settings, _check_seeds(seeds, len(model)))
-    if seeds is not None:
-        raise TypeError("seeds= goes with a list of models; for one model give seed=")
+        models, seeds = list(model), _check_seeds(seeds, len(model))
+        size = len(models) if stack_size is None else check_positive_int("stack_size", stack_size)
+        return [history for start in range(0, len(models), size)
+                for history in _train_many(models[start:start + size], settings, seeds[start:start + size])]
+    if seeds is not None or stack_size is not None:
+        raise TypeError("seeds= and stack_size= go with a list of models; for one model give seed=")
     return _train_one(model, settings, 0 if seed is None else check_int("seed", seed, 0))
 
 

@@ -29,14 +29,17 @@ def draw_case(kind, batch, inputs, hidden, bias, seed):
 
 
 cases = st.tuples(st.sampled_from(sorted(TORCH_CELLS)), st.integers(1, 4), st.integers(1, 5),
-                  st.integers(1, 6), st.booleans(), st.integers(0, 2**16))
+                  st.integers(0, 6), st.booleans(), st.integers(0, 2**16), st.booleans())
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(cases)
 def test_cells_match_torch_nn_cells_for_random_weights_numpy_and_torch(case):
-    kind, batch, inputs, hidden, bias, seed = case
+    """Any sizes, hidden size 0 included, batched or unbatched (1-D x and h) as torch.nn's cells."""
+    kind, batch, inputs, hidden, bias, seed, unbatched = case
     cell, x, h, c, weights = draw_case(kind, batch, inputs, hidden, bias, seed)
+    if unbatched:
+        x, h, c = x[0], h[0], c[0]
     with torch.no_grad():
         expected = cell(x, (h, c)) if kind == "lstm" else cell(x, h)
     expected = expected if kind == "lstm" else (expected,)
@@ -46,6 +49,7 @@ def test_cells_match_torch_nn_cells_for_random_weights_numpy_and_torch(case):
     got_torch = got_torch if kind == "lstm" else (got_torch,)
     got_numpy = got_numpy if kind == "lstm" else (got_numpy,)
     for want, from_torch, from_numpy in zip(expected, got_torch, got_numpy):
+        assert from_torch.shape == from_numpy.shape == want.shape
         assert isinstance(from_torch, torch.Tensor) and from_torch.dtype == torch.float64
         assert isinstance(from_numpy, np.ndarray) and from_numpy.dtype == np.float64
         np.testing.assert_allclose(from_torch.numpy(), want.numpy(), rtol=0, atol=1e-10)

@@ -113,3 +113,17 @@ def test_plot_grad_norms_rejects_bad_curves():
         rnnlab.plot_grad_norms({"x": np.zeros((2, 3, 4))})
     with pytest.raises(ValueError, match="curves"):
         rnnlab.plot_grad_norms({})
+
+
+def test_hidden_grad_norms_of_an_lstm_with_projections():
+    """h_t = W_hr (o_t ⊙ tanh c_t): the last state reaches the loss only through the last
+    output, so its gradient norm is that of dL/doutput_T, computed here by autograd."""
+    torch.manual_seed(0)
+    model = rnnlab.LSTM(3, 5, proj_size=2).double()
+    x = torch.randn(6, 2, 3, dtype=torch.float64)
+    norms = rnnlab.hidden_grad_norms(model, x, loss_of_outputs)
+    output = model(x)[0].detach().requires_grad_()
+    (direct,) = torch.autograd.grad(loss_of_outputs(output), output)
+    assert norms.shape == (6,)
+    assert norms[-1] == pytest.approx(direct[-1].norm().item(), rel=1e-10)
+    assert np.all(norms > 0)

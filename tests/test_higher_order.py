@@ -12,7 +12,6 @@ import torch
 from torch.autograd import forward_ad
 from torch.func import functional_call, grad, hessian, jacfwd, jacrev, jvp, vmap
 
-import rnnlab
 from module_pairs import make_pair
 
 CONFIGS = [

@@ -46,7 +46,8 @@ class CharModel(nn.Module):
 @pytest.mark.parametrize("kind", ["RNN", "GRU", "LSTM"])
 @pytest.mark.parametrize("library", [rnnlab, torch.nn], ids=["rnnlab", "torch.nn"])
 def test_each_slice_of_a_stack_is_that_model_alone(kind, library):
-    models = sequence_models(kind, 3, library, num_layers=2, bidirectional=kind == "GRU")
+    options = {"proj_size": 2} if kind == "LSTM" else {}         # an LSTM with projections
+    models = sequence_models(kind, 3, library, num_layers=2, bidirectional=kind == "GRU", **options)
     stack = StackedModels(models)
     x = torch.randn(3, 4, 2, 3, dtype=torch.float64)
     out = stack(x)

@@ -1,6 +1,8 @@
 """Specification of rnnlab.stats: checked against SciPy, against cases worked by hand, and
 by simulation of experiments in which no difference is real."""
 
+import re
+
 import numpy as np
 import pytest
 from scipy import stats as scipy_stats
@@ -110,6 +112,26 @@ def test_censored_runs_enter_as_inf_and_leave_the_median_difference_undefined():
 def test_compare_rejects_bad_groups_naming_them(a, b, error, words):
     with pytest.raises(error, match=words):
         stats.compare(a, b)
+
+
+def test_compare_to_reference_uses_scipys_wilcoxon_and_the_sign_statistic():
+    values = [0.81, 0.77, 0.92, 0.85, 0.79, 0.88, 0.95, 0.83, 0.74, 1.02]
+    result = stats.compare_to_reference(values, 1.0, seed=1, n_resamples=999)
+    assert result.p_value == scipy_stats.wilcoxon(np.subtract(values, 1.0)).pvalue
+    assert result.effect == pytest.approx(-0.8)          # 9 below, 1 above: (1 - 9) / 10
+    assert result.median_difference == pytest.approx(np.median(values) - 1.0)
+    assert result.effect_low <= result.effect <= result.effect_high
+    assert result.b == (1.0,) and result.n == (10, 1)
+    assert stats.verdict(stats.correct([result])[0], "less") == "supported"
+
+
+def test_compare_to_reference_of_values_equal_to_it_shows_nothing():
+    result = stats.compare_to_reference([2.0] * 10, 2.0)
+    assert result.p_value == 1.0 and result.effect == 0.0
+    with pytest.raises(ValueError, match="finite"):
+        stats.compare_to_reference([1.0, np.inf], 0.0)
+    with pytest.raises(TypeError, match="reference"):
+        stats.compare_to_reference([1.0, 2.0], "0")
 
 
 # ----------------------------------------------------------------------------- Holm
@@ -260,3 +282,114 @@ def test_the_verdict_finds_a_real_difference_of_one_and_a_half_standard_deviatio
     assert found.count("supported") / len(found) > 0.6
     assert found.count("contradicted") == 0
 
+
+
+# ----------------------------------------------------------------------------- the per-seed figure
+
+
+def draw_seeds(groups, **options):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3))
+    legend = stats.plot_seeds(ax, groups, ylabel="steps to solve", **options)
+    fig.canvas.draw()
+    return fig, ax, legend
+
+
+def test_plot_seeds_keeps_its_legend_outside_the_data_and_every_point_visible():
+    import matplotlib.pyplot as plt
+
+    groups = {"GRU": [120, 150, 90, 200, np.inf, 110, 130, 160, 140, 100],
+              "LSTM": [np.inf] * 4 + [300, 250, 310, 280, 260, 290], "RNN": None}
+    fig, ax, legend = draw_seeds(groups, integer=True)
+    box = legend.get_window_extent()
+    axes_box = ax.get_window_extent()
+    assert not box.overlaps(axes_box), "the legend must sit outside the axes"
+    points = np.concatenate([collection.get_offsets() for collection in ax.collections])
+    assert len(points) == 20, "one point per seed that ran, none for the configuration not run"
+    shown = ax.transData.transform(points)
+    assert all(not box.contains(x, y) for x, y in shown)
+    assert all(axes_box.contains(x, y) for x, y in shown), "every point inside the axes"
+    ticks = [t for t in ax.get_yticks() if ax.get_ylim()[0] <= t <= ax.get_ylim()[1]]
+    assert all(float(t).is_integer() for t in ticks), "integer ticks for steps"
+    assert ax.get_ylabel() == "steps to solve"
+    assert "not run" in [text.get_text() for text in ax.texts]
+    assert "not reached within the budget" in [text.get_text() for text in legend.get_texts()]
+    plt.close(fig)
+
+
+@pytest.mark.parametrize("place", ["right", "below"])
+def test_plot_seeds_legend_stays_clear_of_the_axes_in_either_place(place):
+    import matplotlib.pyplot as plt
+
+    fig, ax, legend = draw_seeds({"a": [1.0, 2.0, 3.0], "b": [2.0, np.inf, 5.0]}, legend=place, point="one round")
+    assert not legend.get_window_extent().overlaps(ax.get_window_extent())
+    assert [t.get_text() for t in legend.get_texts()][0] == "one round"
+    plt.close(fig)
+
+
+def test_plot_seeds_draws_medians_where_numpy_puts_them():
+    import matplotlib.pyplot as plt
+
+    values = [3.0, 1.0, 4.0, 1.0, 5.0, 9.0, 2.0, 6.0, 5.0, 3.0]
+    fig, ax, _ = draw_seeds({"a": values})
+    medians = [line for line in ax.lines if line.get_label() == "median"]
+    assert len(medians) == 1 and set(medians[0].get_ydata()) == {np.median(values)}
+    plt.close(fig)
+
+
+def test_plot_seeds_refuses_groups_with_nothing_to_draw():
+    with pytest.raises(ValueError, match="finite"):
+        draw_seeds({"a": None})
+
+
+# ----------------------------------------------------------------------------- the built claims table
+
+BUILT = __import__("pathlib").Path(__file__).resolve().parents[1] / "_build" / "html" / "book"
+MEASURED_VERDICTS = {"supported", "not shown", "contradicted"}
+OTHER_VERDICTS = {"untested", "holds by the equations", "false by definition", "not testable",
+                  "state size holds by counting; accuracy untested"}
+INTERVAL = re.compile(r"^([+-]\d\.\d\d) \[([+-]\d\.\d\d), ([+-]\d\.\d\d)\]$")
+
+
+def claims_rows():
+    from bs4 import BeautifulSoup
+
+    page = BUILT / "claims.html"
+    if not page.exists():
+        pytest.fail(f"{page} is not built: run `make book` first (`make test` does)")
+    table = BeautifulSoup(page.read_text(), "html.parser").select_one("table.claims-table")
+    assert table is not None, "claims.html has no table.claims-table"
+    header = [cell.get_text(" ", strip=True) for cell in table.select("thead th")]
+    assert header == ["No.", "Claim, and what was measured", "Verdict", "δ [95 % interval]", "seeds", "Evidence"]
+    return [dict(zip(header, row.find_all("td"))) for row in table.select("tbody tr")]
+
+
+@pytest.mark.book
+@pytest.mark.slow
+def test_every_measured_verdict_in_the_claims_table_carries_its_interval_and_at_least_ten_seeds():
+    rows = claims_rows()
+    measured = 0
+    for row in rows:
+        number = row["No."].get_text(strip=True)
+        verdict = row["Verdict"].get_text(" ", strip=True)
+        effect = row["δ [95 % interval]"].get_text(" ", strip=True).replace("\u2212", "-")
+        seeds = row["seeds"].get_text(" ", strip=True)
+        assert verdict in MEASURED_VERDICTS | OTHER_VERDICTS, f"row {number}: unknown verdict {verdict!r}"
+        if verdict in MEASURED_VERDICTS:
+            measured += 1
+            match = INTERVAL.match(effect)
+            assert match, f"row {number}: effect {effect!r} is not 'δ [low, high]'"
+            delta, low, high = map(float, match.groups())
+            assert -1 <= low <= delta <= high <= 1, f"row {number}: {effect}"
+            counts = [int(n) for n in re.findall(r"\d+", seeds)]
+            assert counts and all(n >= 10 for n in counts), f"row {number}: seeds {seeds!r}"
+            links = row["Evidence"].find_all("a")
+            assert links and all(a.get("href") for a in links), f"row {number} links to no section"
+            assert "Measured:" in row["Claim, and what was measured"].get_text(" ", strip=True), \
+                f"row {number} says nothing of what was measured"
+        else:
+            assert effect == "—" and seeds == "—", f"row {number}: {verdict!r} with an effect or seeds"
+    assert measured >= 10, f"only {measured} measured rows in the claims table"

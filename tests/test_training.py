@@ -237,6 +237,16 @@ def test_many_seeds_at_once_equal_each_seed_trained_alone(kind, library, task):
                     eval_every=5, eval_batch_size=32)
 
 
+def test_stack_size_trains_groups_one_after_the_other_with_the_same_results():
+    task = tasks.noisy_sines_task(length=10)
+    models = seeded_models("RNN", task, 5)
+    copies = [copy.deepcopy(m) for m in models]
+    whole = train(models, task, steps=6, seeds=range(5), progress=False)
+    groups = train(copies, task, steps=6, seeds=range(5), stack_size=2, progress=False)
+    for a, b in zip(whole, groups):
+        assert_same_histories(a, b)
+
+
 def test_seeds_that_stop_or_diverge_leave_the_others_as_if_alone():
     """stop_when ends each seed at its own step, a model with NaN weights diverges at once:
     the others go on (their optimiser state carried over) exactly as when trained alone."""
@@ -293,6 +303,7 @@ def test_evaluate_is_called_on_each_model_in_eval_mode():
     (lambda m, t: train(m, t, steps=2, seeds=[0, -1]), ValueError, "seeds\\[1\\]"),
     (lambda m, t: train(m, t, steps=2, seed=0, seeds=[0, 1]), TypeError, "seeds="),
     (lambda m, t: train(m[0], t, steps=2, seeds=[0, 1]), TypeError, "seed="),
+    (lambda m, t: train(m, t, steps=2, seeds=[0, 1], stack_size=0), ValueError, "stack_size"),
     (lambda m, t: train(m, t, steps=2, seeds=[0, 1], keep_best="eval_loss"), ValueError, "eval_every"),
     (lambda m, t: train(m, t, steps=2, seeds=[0, 1], eval_every=1, keep_best="loss"), ValueError, "keep_best"),
     (lambda m, t: train(m, t, steps=2, seeds=[0, 1], eval_every=1, patience=2), ValueError, "keep_best"),

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 import rnnlab
+from rnnlab import DTypeError, ShapeError
 
 rng = np.random.default_rng(0)
 B, I, H = 2, 3, 4
@@ -19,18 +20,20 @@ def gru_args(**changes):
 
 
 @pytest.mark.parametrize("changes,error,words", [
-    (dict(x=rng.normal(size=(B, I, 1))), ValueError, ["x", "2-D", "(2, 3, 1)"]),
-    (dict(x=rng.normal(size=I)), ValueError, ["x", "2-D", "(3,)"]),
-    (dict(h=rng.normal(size=(B + 1, H))), ValueError, ["h", "batch size B = 2", "(3, 4)"]),
-    (dict(weight_ih=rng.normal(size=(2 * H, I))), ValueError, ["weight_ih", "3·H = 12 rows", "r, z, n", "(8, 3)"]),
-    (dict(weight_ih=rng.normal(size=(I, 3 * H))), ValueError, ["weight_ih", "transposed", "(3, 12)"]),
-    (dict(weight_hh=rng.normal(size=(3 * H, H + 1))), ValueError, ["weight_hh", "(12, 4)", "(12, 5)"]),
-    (dict(bias_ih=rng.normal(size=2 * H)), ValueError, ["bias_ih", "12 rows", "(8,)"]),
-    (dict(x=np.ones((B, I), dtype=np.int64)), TypeError, ["x", "floating", "int64"]),
-    (dict(h=np.zeros((B, 0))), ValueError, ["h", "H >= 1", "H = 0"]),
+    (dict(x=rng.normal(size=(B, I, 1))), ShapeError, ["x", "1-D or 2-D", "(2, 3, 1)"]),
+    (dict(x=rng.normal(size=I)), ShapeError, ["h", "1-D like x", "(2, 4)"]),
+    (dict(h=rng.normal(size=(B + 1, H))), ShapeError, ["h", "batch size B = 2", "(3, 4)"]),
+    (dict(h=rng.normal(size=(B, H + 1))), ShapeError, ["h", "hidden size H = 4", "weight_hh", "(2, 5)"]),
+    (dict(x=rng.normal(size=(B, I + 1))), ShapeError, ["x", "input size I = 3", "weight_ih", "(2, 4)"]),
+    (dict(weight_ih=rng.normal(size=(2 * H, I))), ShapeError, ["weight_ih", "12 rows", "r, z, n", "(8, 3)"]),
+    (dict(weight_ih=rng.normal(size=(I, 3 * H))), ShapeError, ["weight_ih", "transposed", "(3, 12)"]),
+    (dict(weight_hh=rng.normal(size=(3 * H, H + 1))), ShapeError, ["weight_hh", "3·H, H", "(12, 5)"]),
+    (dict(weight_hh=rng.normal(size=(H, 3 * H))), ShapeError, ["weight_hh", "transposed", "(4, 12)"]),
+    (dict(bias_ih=rng.normal(size=2 * H)), ShapeError, ["bias_ih", "12 rows", "(8,)"]),
+    (dict(x=np.ones((B, I), dtype=np.int64)), DTypeError, ["x", "floating", "int64"]),
     (dict(x="not an array"), TypeError, ["x", "numpy array or a torch tensor", "str"]),
     (dict(weight_hh=torch.zeros(3 * H, H, dtype=torch.float64)), TypeError, ["weight_hh", "numpy array like x", "torch tensor"]),
-    (dict(bias_hh=rng.normal(size=3 * H).astype(np.float32)), TypeError, ["bias_hh", "dtype of x", "float32"]),
+    (dict(bias_hh=rng.normal(size=3 * H).astype(np.float32)), DTypeError, ["bias_hh", "dtype of x", "float32"]),
 ])
 def test_gru_cell_names_the_bad_argument(changes, error, words):
     with pytest.raises(error) as info:
@@ -72,13 +75,16 @@ def test_module_constructor_names_the_bad_argument(kwargs, error, words):
 
 
 @pytest.mark.parametrize("call,error,words", [
-    (lambda m: m(torch.zeros(5, 2, 4)), ValueError, ["input", "input_size = 3", "(5, 2, 4)"]),
-    (lambda m: m(torch.zeros(5, 2, 3, 1)), ValueError, ["input", "3-D", "(5, 2, 3, 1)"]),
-    (lambda m: m(torch.zeros(5, 2, 3, dtype=torch.int64)), TypeError, ["input", "floating", "int64"]),
+    (lambda m: m(torch.zeros(5, 2, 4)), ShapeError, ["input", "input_size = 3", "(5, 2, 4)"]),
+    (lambda m: m(torch.zeros(5, 2, 3, 1)), ShapeError, ["input", "3-D", "(5, 2, 3, 1)"]),
+    (lambda m: m(torch.zeros(5, 2, 3, dtype=torch.int64)), DTypeError, ["input", "dtype of the weights", "int64"]),
+    (lambda m: m(torch.zeros(5, 2, 3, dtype=torch.float64)), DTypeError, ["input", "float32", "model.to"]),
     (lambda m: m(np.zeros((5, 2, 3))), TypeError, ["input", "torch tensor", "numpy array"]),
-    (lambda m: m(torch.zeros(0, 2, 3)), ValueError, ["input", "at least one time step"]),
-    (lambda m: m(torch.zeros(5, 2, 3), torch.zeros(1, 3, 4)), ValueError, ["hx", "(2, 2, 4)", "(1, 3, 4)"]),
-    (lambda m: m(torch.zeros(5, 2, 3), torch.zeros(2, 2, 4, dtype=torch.float64)), TypeError, ["hx", "dtype"]),
+    (lambda m: m(torch.zeros(0, 2, 3)), ShapeError, ["input", "at least one time step"]),
+    (lambda m: m(torch.zeros(5, 2, 3), torch.zeros(1, 3, 4)), ShapeError, ["hx", "(2, 2, 4)", "(1, 3, 4)"]),
+    (lambda m: m(torch.zeros(5, 3), torch.zeros(2, 1, 4)), ShapeError, ["hx", "2-D", "unbatched"]),
+    (lambda m: m(torch.zeros(5, 2, 3), torch.zeros(2, 4)), ShapeError, ["hx", "3-D", "batched"]),
+    (lambda m: m(torch.zeros(5, 2, 3), torch.zeros(2, 2, 4, dtype=torch.float64)), DTypeError, ["hx", "dtype"]),
 ])
 def test_module_forward_names_the_bad_argument(call, error, words):
     model = rnnlab.GRU(3, 4, num_layers=2)
@@ -92,7 +98,7 @@ def test_lstm_forward_wants_a_pair_of_initial_states():
     model = rnnlab.LSTM(3, 4)
     with pytest.raises(TypeError, match=r"hx must be a pair \(h_0, c_0\)"):
         model(torch.zeros(5, 2, 3), torch.zeros(1, 2, 4))
-    with pytest.raises(ValueError, match=r"c_0 must have shape \(1, 2, 4\)"):
+    with pytest.raises(ShapeError, match=r"c_0 must have shape \(1, 2, 4\)"):
         model(torch.zeros(5, 2, 3), (torch.zeros(1, 2, 4), torch.zeros(1, 2, 5)))
 
 
@@ -109,3 +115,15 @@ def test_hidden_grad_norms_names_the_bad_argument(call, error, words):
         call(rnnlab.GRU(3, 4))
     for word in words:
         assert word in str(info.value), f"{word!r} missing from: {info.value}"
+
+
+def test_error_classes_keep_rnnlab_and_torch_promises():
+    """Code written for torch.nn catches RuntimeError (shapes) or ValueError (dtypes); code
+    written for rnnlab catches ValueError (shapes) or TypeError (dtypes): both work."""
+    assert issubclass(ShapeError, ValueError) and issubclass(ShapeError, RuntimeError)
+    assert all(issubclass(DTypeError, kind) for kind in (TypeError, ValueError, RuntimeError))
+    model = rnnlab.LSTM(3, 4)
+    with pytest.raises(RuntimeError):
+        model(torch.zeros(5, 2, 2))
+    with pytest.raises(ValueError):
+        model(torch.zeros(5, 2, 3, dtype=torch.float64))

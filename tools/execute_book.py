@@ -11,6 +11,8 @@ here is simply executed again by the build, which then reports its error as usua
 
     .venv/bin/python tools/execute_book.py      # `make book` runs it before jupyter-book
 
+Each chapter keeps its own per-cell limit (``mystnb: execution_timeout`` in its front
+matter) or else the book's (``execute: timeout`` in ``_config.yml``), as in the build.
 The longest chapters start first (by their last recorded execution time, else by size),
 so that the two workers finish close together.
 """
@@ -45,6 +47,15 @@ def chapters(toc: dict) -> list[Path]:
     return [path for path in paths if path.is_file() and "{code-cell}" in path.read_text(encoding="utf-8")]
 
 
+def page_timeout(path: Path, default: int) -> int:
+    """The chapter's own ``mystnb: execution_timeout`` from its front matter, as myst-nb reads it."""
+    text = path.read_text(encoding="utf-8")
+    if not text.startswith("---"):
+        return default
+    front = yaml.safe_load(text.split("---", 2)[1]) or {}
+    return int((front.get("mystnb") or {}).get("execution_timeout", default))
+
+
 def last_runtime(cache, path: Path) -> float:
     """Seconds the chapter took when it was last cached, or its size in kB as a stand-in."""
     seconds = [record.data.get("execution_seconds") or 0.0 for record in cache.list_cache_records()
@@ -75,7 +86,7 @@ def main() -> int:
     print(f"execute_book: {len(todo)} chapter(s) to execute, {workers} at a time", flush=True)
     failed = []
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(execute_one, pk, timeout) for pk in todo]
+        futures = [pool.submit(execute_one, pk, page_timeout(records[pk], timeout)) for pk in todo]
         for future in as_completed(futures):
             pk, errors, seconds = future.result()
             name = records[pk].relative_to(ROOT)
