@@ -20,6 +20,17 @@ c.Execute.timeout = 60
 # A test cell a student deletes comes back from the gradebook when grading.
 c.OverwriteCells.add_missing_cells = True
 
+# Two cells with one grade id (an answer cell split in two, a test cell pasted twice) are
+# graded at the last copy, the others run as ordinary cells; nbgrader's own DeduplicateIds
+# leaves empty metadata that add_missing_cells cannot read (rnnlab/grading/tamper.py).
+c.Autograde.sanitize_preprocessors = [
+    "nbgrader.preprocessors.ClearOutput",
+    "rnnlab.grading.tamper.DeduplicateIds",
+    "nbgrader.preprocessors.OverwriteKernelspec",
+    "nbgrader.preprocessors.OverwriteCells",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+
 # Feedback shows scores and the failed tests' messages, never the hidden tests' source
 # (rnnlab/grading/feedback.py; `python -m rnnlab.grading feedback` does the same).
 c.GenerateFeedback.preprocessors = [

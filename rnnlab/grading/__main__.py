@@ -1,10 +1,12 @@
 """Instructor commands: ``python -m rnnlab.grading autograde|feedback <assignment> [options]``.
 
-``autograde`` grades every submission under ``submitted/<student>/<assignment>/`` with
-nbgrader's autograde, in parallel, sandboxed, with an outer time limit per notebook and
-the outside check, then prints the report (also written as CSV and JSON). Exit status:
-0 when every submission was graded (flagged ones included: their score stands), 1 when
-some could not be graded, 2 for a usage or set-up error.
+``autograde`` first grades the instructor's solution through the students' own path and
+stops (exit status 2, with the cause) unless it earns full marks; then it grades every
+submission under ``submitted/<student>/<assignment>/`` with nbgrader's autograde, in
+parallel, sandboxed, with limits in CPU seconds and the outside check, and prints the
+report (also written as CSV and JSON). Exit status: 0 when every submission was graded
+(flagged ones included: their score stands), 1 when some could not be graded, 2 for a
+usage or set-up error (nothing recorded).
 
 ``feedback`` writes nbgrader's HTML feedback without the hidden tests.
 """
@@ -26,9 +28,13 @@ def _parser() -> argparse.ArgumentParser:
     grade.add_argument("--course", default=".", help="course directory (default: the current one)")
     grade.add_argument("--student", action="append", help="grade only this student (repeatable)")
     grade.add_argument("--jobs", type=int, default=None, help="submissions graded at once (default: CPU cores)")
-    grade.add_argument("--timeout", type=float, default=None, help="seconds per notebook, all included (default 600)")
+    grade.add_argument("--timeout", type=float, default=None,
+                       help="CPU seconds of the student's code per notebook, all included (default 600)")
     grade.add_argument("--cell-timeout", type=float, default=None,
-                       help="seconds per cell (default: the course's Execute.timeout, else 60)")
+                       help="CPU seconds per cell and per call (default: the course's Execute.timeout, else 60)")
+    grade.add_argument("--backstop", type=float, default=None,
+                       help="wall-clock backstop of each limit, as a multiple of it (default 10): past it the "
+                            "submission is not graded (machine overloaded)")
     grade.add_argument("--memory", type=int, default=None, help="MiB of address space per student process (default 3072)")
     grade.add_argument("--no-sandbox", action="store_true", help="run without bubblewrap even where it exists")
     grade.add_argument("--keep-scratch", action="store_true", help="keep each job's scratch folder and logs")
@@ -43,15 +49,24 @@ def _parser() -> argparse.ArgumentParser:
 
 def _autograde(args) -> int:
     from . import report
-    from .runner import DEFAULT_TIMEOUT, Runner
+    from .calibration import CalibrationFailed
+    from .runner import DEFAULT_BACKSTOP, DEFAULT_TIMEOUT, Runner
     from .sandbox import Limits, missing_warning
 
     limits = Limits(memory_mb=args.memory) if args.memory else Limits()
     runner = Runner(args.course, args.assignment, students=args.student, jobs=args.jobs,
                     timeout=args.timeout or DEFAULT_TIMEOUT, cell_timeout=args.cell_timeout, limits=limits,
                     use_bwrap=False if args.no_sandbox else None, keep_scratch=args.keep_scratch,
-                    log=lambda line: print(line, file=sys.stderr, flush=True))
-    outcomes = runner.run()
+                    log=lambda line: print(line, file=sys.stderr, flush=True),
+                    backstop=args.backstop or DEFAULT_BACKSTOP)
+    try:
+        outcomes = runner.run()
+    except CalibrationFailed as failure:
+        print(f"error: the solution of {args.assignment} does not earn full marks when graded as a student; "
+              "nothing was graded or recorded. Cause:", file=sys.stderr)
+        for cause in failure.causes:
+            print(f"  - {cause}", file=sys.stderr)
+        return EXIT_USAGE
     warning = None if runner.sandbox.isolated else missing_warning()
     print(report.table(outcomes, warning, runner.notes))
     stem = args.report or str(runner.course.folder("autograded") / f"grading-report-{args.assignment}")

@@ -22,6 +22,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from . import kinds
 from . import mistakes as M
 from . import oracles
 from .cases import cases
@@ -203,8 +204,9 @@ def _verdict(spec, case, arrays, got, expected, graded):
     if right:
         lines.append(f"  {', '.join(right)} {'is' if len(right) == 1 else 'are'} right.")
     mistake = _matching_mistake(spec, arrays, got, expected, graded)
-    if mistake is not None:
-        lines.append(f"Your output is exactly what this mistake gives: {mistake.message}")
+    named = mistake.message if mistake is not None else kinds.explain(spec.name, arrays, got, expected, close)
+    if named is not None:
+        lines.append(f"Your output is exactly what this mistake gives: {named}")
     else:
         scaled = _scale_hint({k: got[k] for k in graded}, {k: expected[k] for k in graded})
         lines.append(scaled or "It matches none of the usual mistakes the tests know; "

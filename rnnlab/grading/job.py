@@ -8,6 +8,12 @@ sandboxed kernel (:mod:`rnnlab.grading.sandbox`); (3) reads the scores nbgrader 
 and how it ended (a dead kernel, a timeout, ...); (4) runs the outside check
 (:mod:`rnnlab.grading.outside`). It returns a plain dict; the runner merges it into the
 course's gradebook, so jobs running side by side never write the same database.
+
+Throughout, a :class:`~rnnlab.grading.cputime.Watchdog` holds the student's processes
+(everything this job starts) to CPU-time limits: per cell of the kernel
+(:class:`TimedExecute`), per request of the outside check, and for the whole job, each
+with its wall-clock backstop. What it stops is reported as "timeout" or "overloaded",
+never as a dead kernel or a score.
 """
 
 from __future__ import annotations
@@ -24,11 +30,13 @@ from pathlib import Path
 import nbformat
 from nbgrader.api import Gradebook
 from nbgrader.apps.autogradeapp import AutogradeApp
-from nbgrader.preprocessors import ClearHiddenTests
+from nbgrader.preprocessors import ClearHiddenTests, Execute
+from traitlets import Float
 from traitlets.config import Config
 
 from . import outside, tamper
 from .course import working_directory
+from .cputime import OVERLOADED, ProcessTree, Watchdog
 
 MAX_NOTEBOOK_BYTES = 50 * 1024 * 1024
 
@@ -36,7 +44,9 @@ MAX_NOTEBOOK_BYTES = 50 * 1024 * 1024
 _FAILURES = (
     ("kernel did not start", ("before replying to kernel_info", "Kernel didn't respond", "NoSuchKernel")),
     ("dead kernel", ("DeadKernelError", "Kernel died")),
-    ("timeout", ("CellTimeoutError", "Timeout waiting for", "UnresponsiveKernelError", "timed out")),
+    # nbgrader's own limits are in seconds of the clock, set past the watchdog's backstop:
+    # reaching one means the machine, not the answer, was too slow.
+    ("overloaded", ("CellTimeoutError", "Timeout waiting for", "UnresponsiveKernelError", "timed out")),
     ("tampered cells", ("add_missing_grade_cells", "Inconsistent checksums", "overwritecells")),
 )
 
@@ -51,14 +61,16 @@ class Job:
     notebooks: list
     cells: dict          # notebook -> grade_id -> gradebook facts (Course.source_cells)
     releases: dict       # notebook -> release NotebookNode or None
-    applicable: dict     # notebook -> grade ids the outside check judges
+    applicable: dict | None  # notebook -> grade ids the outside check judges; None: all
     course_root: Path
     source_dir: Path     # the course's source folder, resolved
     source_setting: str  # CourseDirectory.source_directory as configured
     template_db: Path
     workdir: Path
     sandbox: object
-    cell_timeout: float
+    cell_timeout: float  # CPU seconds per cell and per outside request
+    cpu_budget: float    # CPU seconds for everything the student's code runs in this job
+    backstop: float      # wall-clock backstop of each limit, as a multiple of it
     config: Config = field(default_factory=Config)
 
 
@@ -74,9 +86,11 @@ def _read_notebook(path: Path, name: str):
     size = path.stat().st_size
     if size > MAX_NOTEBOOK_BYTES:
         raise Failed("not a notebook", f"{name}.ipynb is {size / 1e6:.0f} MB, over the {MAX_NOTEBOOK_BYTES >> 20} MiB limit")
+    invalid = {}
     try:
-        notebook = nbformat.read(str(path), as_version=4)
-        nbformat.validate(notebook)
+        notebook = nbformat.read(str(path), as_version=4, capture_validation_error=invalid)
+        if invalid:
+            raise invalid["ValidationError"]
     except Exception as exc:  # NotJSONError, ValidationError, UnicodeDecodeError, ...: all mean the same here
         raise Failed("not a notebook", f"{name}.ipynb cannot be read as a notebook: "
                      f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}") from None
@@ -92,7 +106,8 @@ def preflight(job: Job, hide_tests) -> tuple[dict, list]:
         if not path.is_file() or path.is_symlink():
             raise Failed("wrong file name", f"expected {name}.ipynb; found {', '.join(present) or 'no notebook'}")
         notebook = _read_notebook(path, name)
-        findings += [f"{name}: {f}" for f in tamper.examine(notebook, job.cells[name], hide_tests, job.releases[name])]
+        for finding in tamper.examine(notebook, job.cells[name], hide_tests, job.releases[name]):
+            findings.append(f"tampered: {name}: {finding}" if finding.tampering else f"{name}: {finding}")
         notebooks[name] = notebook
     return notebooks, findings
 
@@ -116,21 +131,46 @@ def _lay_out(job: Job, notebooks: dict) -> Path:
     return course
 
 
-def _overrides(job: Job, course: Path, runtime: Path) -> Config:
+class TimedExecute(Execute):
+    """nbgrader's ``Execute`` with each cell one unit of the job's :class:`Watchdog`:
+    ``cpu_timeout`` CPU seconds of the kernel's process tree, and its backstop.
+
+    The watchdog is a class attribute, set by the job (one job per process): nbgrader
+    copies its config, and a watchdog (a thread, a lock) cannot be copied.
+    """
+
+    watchdog: Watchdog | None = None
+    cpu_timeout = Float(60.0).tag(config=True)
+
+    def preprocess_cell(self, cell, resources, index):
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        label = f"cell {grade_id}" if grade_id else f"cell {index + 1}"
+        with self.watchdog.unit(label, self.cpu_timeout):
+            return super().preprocess_cell(cell, resources, index)
+
+
+def _overrides(job: Job, course: Path, runtime: Path, watchdog: Watchdog) -> Config:
     """The course's config as nbgrader reads it, plus what this command changes, for autograde only."""
     from nbconvert.preprocessors import ClearMetadataPreprocessor
-    from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, Execute, IgnorePattern,
-                                        LimitOutput, SaveAutoGrades)
+    from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, IgnorePattern, LimitOutput,
+                                        SaveAutoGrades)
 
     from .outputs import LimitOutputSize, StderrIsNotFailure
 
+    wall = job.backstop * job.cell_timeout
+    TimedExecute.watchdog = watchdog
     config = Config()
-    config.Execute.timeout = int(job.cell_timeout)
+    config.TimedExecute.cpu_timeout = job.cell_timeout
+    # nbclient's own limits count seconds of the clock: past the watchdog's backstop, so that
+    # the watchdog decides (in CPU seconds), and these only catch what it cannot see.
+    config.Execute.timeout = int(wall + 30)
+    config.Execute.startup_timeout = int(max(60.0, wall))
+    config.Execute.iopub_timeout = int(max(10.0, min(wall, 120.0)))
     config.Execute.shutdown_kernel = "immediate"
     config.Execute.interrupt_on_timeout = True
     config.OverwriteCells.add_missing_cells = True
     config.Autograde.autograde_preprocessors = [
-        Execute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, LimitOutputSize, StderrIsNotFailure,
+        TimedExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, LimitOutputSize, StderrIsNotFailure,
         SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
     for key, value in job.sandbox.kernel_config(runtime).items():
         section, name = key.split(".")
@@ -147,7 +187,7 @@ class _Collect(logging.Handler):
         self.lines.append(self.format(record))
 
 
-def run_nbgrader(job: Job, course: Path) -> str:
+def run_nbgrader(job: Job, course: Path, watchdog: Watchdog) -> str:
     """Run nbgrader's autograde for this student on the private course; return its warnings and errors."""
     runtime = job.workdir / "run"
     runtime.mkdir()
@@ -163,7 +203,7 @@ def run_nbgrader(job: Job, course: Path) -> str:
         app = AutogradeApp()
         app.initialize([job.assignment, "--student", job.student, "--force",
                         f"--CourseDirectory.root={course}", f"--CourseDirectory.db_url=sqlite:///{course}/gradebook.db"])
-        app.update_config(_overrides(job, course, runtime))
+        app.update_config(_overrides(job, course, runtime, watchdog))
         app.log.addHandler(collect)
         try:
             app.start()
@@ -171,10 +211,13 @@ def run_nbgrader(job: Job, course: Path) -> str:
         except SystemExit as exc:
             status = exc.code
     log = "\n".join(collect.lines)
+    if watchdog.exceeded is not None:
+        raise Failed(watchdog.exceeded.reason, watchdog.exceeded.detail)
     if status not in (0, None):
         for reason, signs in _FAILURES:
             if any(sign in log for sign in signs):
-                raise Failed(reason, _last_error(log))
+                detail = _last_error(log)
+                raise Failed(reason, f"{OVERLOADED}: {detail}" if reason == "overloaded" else detail)
         raise Failed("nbgrader error", _last_error(log))
     return log
 
@@ -209,26 +252,48 @@ def run(job: Job) -> dict:
     started = time.monotonic()
     result = {"student": job.student, "status": "ok", "findings": [], "notebooks": {}}
     hide_tests = ClearHiddenTests(config=job.config)._remove_hidden_test_region
+    tree = ProcessTree(os.getpid())
     try:
-        notebooks, result["findings"] = preflight(job, hide_tests)
-        course = _lay_out(job, notebooks)
-        result["nbgrader_log"] = run_nbgrader(job, course)[-4000:]
-        result["kernel_seconds"] = round(time.monotonic() - started, 2)
-        autograded = course / "autograded" / job.student / job.assignment
-        for name in job.notebooks:
-            graded = nbformat.read(str(autograded / f"{name}.ipynb"), as_version=4)
-            late = _timed_out_cells(graded)
-            if late:
-                raise Failed("timeout", f"{name}: cell(s) {', '.join(map(str, late))} ran past {job.cell_timeout:g} s")
-            entry = in_kernel_scores(job, course, name)
-            scratch = job.workdir / "outside" / name
-            shutil.copytree(autograded, scratch, ignore=shutil.ignore_patterns("*.ipynb"))
-            steps = outside.plan(graded, job.cells[name])
-            verdicts = outside.check(steps, job.sandbox, scratch, job.cell_timeout, job.applicable[name])
-            entry["outside"] = {v.grade_id: [v.status, v.message[:2000]] for v in verdicts}
-            result["notebooks"][name] = entry
-        result["autograded"] = str(autograded)
+        with Watchdog(tree, total=job.cpu_budget, backstop=job.backstop) as watchdog:
+            _grade(job, result, hide_tests, watchdog)
     except Failed as failure:
         result.update(status="failed", reason=failure.reason, detail=failure.detail)
     result["seconds"] = round(time.monotonic() - started, 2)
+    result["cpu_seconds"] = round(tree.cpu(), 2)
     return result
+
+
+def _grade(job: Job, result: dict, hide_tests, watchdog: Watchdog) -> None:
+    notebooks, result["findings"] = preflight(job, hide_tests)
+    course = _lay_out(job, notebooks)
+    result["nbgrader_log"] = run_nbgrader(job, course, watchdog)[-4000:]
+    autograded = course / "autograded" / job.student / job.assignment
+    for name in job.notebooks:
+        graded = nbformat.read(str(autograded / f"{name}.ipynb"), as_version=4)
+        late = _timed_out_cells(graded)
+        if late:
+            raise Failed("overloaded", f"{OVERLOADED}: {name}: cell(s) {', '.join(map(str, late))} reached nbgrader's "
+                         f"wall-clock limit")
+        entry = in_kernel_scores(job, course, name)
+        entry["errors"] = _errors(graded)
+        scratch = job.workdir / "outside" / name
+        shutil.copytree(autograded, scratch, ignore=shutil.ignore_patterns("*.ipynb"))
+        steps = outside.plan(graded, job.cells[name])
+        checked = outside.check(steps, job.sandbox, scratch, job.cell_timeout,
+                                None if job.applicable is None else job.applicable.get(name, set()),
+                                watchdog=watchdog, paths=job.sandbox.python_path)
+        entry["outside"] = {v.grade_id: [v.status, v.message[:2000]] for v in checked.verdicts}
+        entry["replay"] = [f"{name}: {failure}" for failure in checked.replay]
+        result["notebooks"][name] = entry
+    result["autograded"] = str(autograded)
+
+
+def _errors(notebook) -> dict:
+    """grade_id (or "cell N") -> the first error the kernel showed in that code cell."""
+    errors = {}
+    for index, cell in enumerate(notebook.cells):
+        for output in cell.get("outputs", ()) if cell.cell_type == "code" else ():
+            if output.get("output_type") == "error":
+                grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") or f"cell {index + 1}"
+                errors.setdefault(grade_id, f"{output.get('ename', 'Error')}: {output.get('evalue', '')}"[:500])
+    return errors

@@ -95,60 +95,99 @@ def gate_block(stacked, order, gate, hidden):
 # --- the cells ---------------------------------------------------------------------
 
 
+def _activation(name_or_function):
+    return ACTIVATIONS[name_or_function] if isinstance(name_or_function, str) else name_or_function
+
+
+def _term(drop, name, value):
+    """``value``, or 0 when the term ``name`` is dropped (a term of the equations left out)."""
+    return 0.0 if name in drop else value
+
+
 def rnn_cell(x, h, weight_ih, weight_hh, bias_ih, bias_hh, *, activation="tanh",
-             drop_bias_ih=False, drop_bias_hh=False, transposed=False, swap_weights=False):
-    """``h_t = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh)`` and its usual mistakes."""
+             drop_bias_ih=False, drop_bias_hh=False, transposed=False, swap_weights=False, drop=()):
+    """``h_t = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh)`` and its usual mistakes.
+
+    ``activation`` may be a name of :data:`ACTIVATIONS` or any elementwise function;
+    ``drop`` names terms left out: "W_ih x", "b_ih", "W_hh h", "b_hh".
+    """
     if swap_weights:
         weight_ih, weight_hh = weight_hh, weight_ih
-    pre = (affine(x, weight_ih, None if drop_bias_ih else bias_ih, transposed)
-           + affine(h, weight_hh, None if drop_bias_hh else bias_hh, transposed))
-    if pre.shape != h.shape:
+    pre = (_term(drop, "W_ih x", affine(x, weight_ih, None, transposed))
+           + _term(drop, "b_ih", 0.0 if drop_bias_ih else bias_ih)
+           + _term(drop, "W_hh h", affine(h, weight_hh, None, transposed))
+           + _term(drop, "b_hh", 0.0 if drop_bias_hh else bias_hh))
+    if np.shape(pre) != h.shape:
         raise NotApplicable("shapes do not fit this mistake")
-    return ACTIVATIONS[activation](pre)
+    return _activation(activation)(pre)
 
 
-def gru_cell(x, h, weight_ih, weight_hh, bias_ih, bias_hh, *, order="rzn",
+def _gate_terms(x, h, weight_ih, weight_hh, bias_ih, bias_hh, order, order_hh, drop,
+                drop_bias_ih, drop_bias_hh, hidden):
+    """gate -> (input part, hidden part) of its pre-activation, blocks read in ``order`` for
+    ``weight_ih``/``bias_ih`` and ``order_hh`` for ``weight_hh``/``bias_hh``."""
+    gi, gh = affine(x, weight_ih, None), affine(h, weight_hh, None)
+    parts = {}
+    for gate in order:
+        from_input = (_term(drop, f"W_i{gate} x", gate_block(gi, order, gate, hidden))
+                      + _term(drop, f"b_i{gate}", 0.0 if drop_bias_ih else gate_block(bias_ih, order, gate, hidden)))
+        from_state = (_term(drop, f"W_h{gate} h", gate_block(gh, order_hh, gate, hidden))
+                      + _term(drop, f"b_h{gate}", 0.0 if drop_bias_hh else gate_block(bias_hh, order_hh, gate, hidden)))
+        parts[gate] = (from_input, from_state)
+    return parts
+
+
+def gru_cell(x, h, weight_ih, weight_hh, bias_ih, bias_hh, *, order="rzn", order_hh=None,
              reset_before=False, bias_hn_outside=False, swap_update=False,
              drop_bias_ih=False, drop_bias_hh=False,
-             gate_activation="sigmoid", candidate_activation="tanh"):
-    """The GRU of torch.nn (gates r, z, n; r applied after ``W_hn``) and its usual mistakes."""
+             gate_activation="sigmoid", candidate_activation="tanh", activations=None, drop=()):
+    """The GRU of torch.nn (gates r, z, n; r applied after ``W_hn``) and its usual mistakes.
+
+    ``order``/``order_hh`` are the gate orders read from the input and the hidden side;
+    ``activations`` maps "r", "z", "n" to any elementwise function; ``drop`` names terms
+    left out ("W_iz x", "b_hr", "W_hn h", "(1 - z) n", "z h", ...).
+    """
     hidden = h.shape[1]
-    gi = affine(x, weight_ih, None if drop_bias_ih else bias_ih)
-    gh = affine(h, weight_hh, None if drop_bias_hh else bias_hh)
-    gate = ACTIVATIONS[gate_activation]
-    r = gate(gate_block(gi, order, "r", hidden) + gate_block(gh, order, "r", hidden))
-    z = gate(gate_block(gi, order, "z", hidden) + gate_block(gh, order, "z", hidden))
-    k = order.index("n")
+    order_hh = order_hh or order
+    act = {"r": gate_activation, "z": gate_activation, "n": candidate_activation, **(activations or {})}
+    parts = _gate_terms(x, h, weight_ih, weight_hh, bias_ih, bias_hh, order, order_hh, drop,
+                        drop_bias_ih, drop_bias_hh, hidden)
+    r = _activation(act["r"])(sum(parts["r"]))
+    z = _activation(act["z"])(sum(parts["z"]))
+    k = order_hh.index("n")
     w_hn = weight_hh[k * hidden:(k + 1) * hidden]
-    b_hn = 0.0 if drop_bias_hh else bias_hh[k * hidden:(k + 1) * hidden]
+    b_hn = 0.0 if drop_bias_hh or "b_hn" in drop else bias_hh[k * hidden:(k + 1) * hidden]
     if reset_before:          # Cho et al. (2014): W_hn (r ⊙ h) + b_hn
         recurrent = (r * h) @ w_hn.T + b_hn
     elif bias_hn_outside:     # r ⊙ (W_hn h) + b_hn
         recurrent = r * (h @ w_hn.T) + b_hn
     else:                     # torch.nn: r ⊙ (W_hn h + b_hn)
-        recurrent = r * gate_block(gh, order, "n", hidden)
-    n = ACTIVATIONS[candidate_activation](gate_block(gi, order, "n", hidden) + recurrent)
+        recurrent = r * parts["n"][1]
+    n = _activation(act["n"])(parts["n"][0] + recurrent)
     if swap_update:
         return z * n + (1.0 - z) * h
-    return (1.0 - z) * n + z * h
+    return _term(drop, "(1 - z) n", (1.0 - z) * n) + _term(drop, "z h", z * h)
 
 
-def lstm_cell(x, state, weight_ih, weight_hh, bias_ih, bias_hh, *, order="ifgo",
+def lstm_cell(x, state, weight_ih, weight_hh, bias_ih, bias_hh, *, order="ifgo", order_hh=None,
               drop_bias_ih=False, drop_bias_hh=False, gate_activation="sigmoid",
-              candidate_activation="tanh", cell_activation="tanh",
+              candidate_activation="tanh", cell_activation="tanh", activations=None, drop=(),
               cell_from_hidden=False, output_from_old_cell=False, swap_return=False):
-    """The LSTM of torch.nn (gates i, f, g, o) and its usual mistakes; returns ``(h_t, c_t)``."""
+    """The LSTM of torch.nn (gates i, f, g, o) and its usual mistakes; returns ``(h_t, c_t)``.
+
+    ``activations`` maps "i", "f", "g", "o" and "c" (the function applied to the cell
+    state in h_t) to any elementwise function; ``drop`` names terms left out ("W_hf h",
+    "b_io", "f c", "i g", ...).
+    """
     h, c = state
     hidden = h.shape[1]
-    pre = (affine(x, weight_ih, None if drop_bias_ih else bias_ih)
-           + affine(h, weight_hh, None if drop_bias_hh else bias_hh))
-    gate = ACTIVATIONS[gate_activation]
-    i = gate(gate_block(pre, order, "i", hidden))
-    f = gate(gate_block(pre, order, "f", hidden))
-    g = ACTIVATIONS[candidate_activation](gate_block(pre, order, "g", hidden))
-    o = gate(gate_block(pre, order, "o", hidden))
-    c_new = f * (h if cell_from_hidden else c) + i * g
-    h_new = o * ACTIVATIONS[cell_activation](c if output_from_old_cell else c_new)
+    act = {"i": gate_activation, "f": gate_activation, "o": gate_activation, "g": candidate_activation,
+           "c": cell_activation, **(activations or {})}
+    parts = _gate_terms(x, h, weight_ih, weight_hh, bias_ih, bias_hh, order, order_hh or order, drop,
+                        drop_bias_ih, drop_bias_hh, hidden)
+    i, f, g, o = (_activation(act[gate])(sum(parts[gate])) for gate in "ifgo")
+    c_new = _term(drop, "f c", f * (h if cell_from_hidden else c)) + _term(drop, "i g", i * g)
+    h_new = o * _activation(act["c"])(c if output_from_old_cell else c_new)
     return (c_new, h_new) if swap_return else (h_new, c_new)
 
 

@@ -18,10 +18,18 @@ the grader passes (pickled one way, its parameters copied back); any other objec
 student's side holds only as an unreadable stand-in. Read-only cells run on both sides
 (see :func:`_student_side`), but here they never call the student's functions.
 
+The student's process replays the cells as the kernel ran them (an IPython shell: magics,
+``display``, ``get_ipython()``); a cell that the kernel ran but this process cannot is
+reported by name (:attr:`Checked.replay`), never silently scored. Each call of a student's
+function says which library implementations it reached (:mod:`rnnlab.grading.tracing`);
+a function students must write themselves (:mod:`rnnlab.grading.reference_use`) that
+reached one fails its test with that evidence. Every request to the student's process is
+held to a CPU-time limit by the job's :class:`~rnnlab.grading.cputime.Watchdog`.
+
 Some tests need what cannot cross (models a read-only cell trained with the student's
-code, say). :func:`calibrate` runs the check once on the instructor's solution: the
-tests it passes are the ones the outside check judges, for every student alike; the
-others keep nbgrader's in-kernel score, and the report says which they are.
+code, say). The runner's calibration grades the instructor's solution first: the tests it
+passes here are the ones the outside check judges, for every student alike; the others
+keep nbgrader's in-kernel score, and the report says which they are.
 """
 
 from __future__ import annotations
@@ -37,9 +45,9 @@ import sys
 import time
 import types
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from . import wire
+from . import reference_use, wire
 
 _CHILD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "child.py")
 _GRADER_ONLY = "rnnlab.grading"
@@ -47,13 +55,17 @@ _LAZY = "__rnnlab_lazy_import__"  # defined by child.py in the student's namespa
 _DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 
-class StudentTimeout(BaseException):
-    """The student's process did not answer in time. A BaseException, so that no check
-    turns it into an ordinary failed assertion: a timeout is not a verdict."""
+class Stopped(BaseException):
+    """The student's process was stopped or ended while the grader waited for it.
 
+    ``reason`` is "timeout" (a CPU limit), "overloaded" (the wall-clock backstop, the
+    machine too busy) or "died". A BaseException, so that no check turns it into an
+    ordinary failed assertion: none of these is a verdict on the answer.
+    """
 
-class StudentDied(BaseException):
-    """The student's process exited or was killed while the grader waited for it."""
+    def __init__(self, reason: str, detail: str):
+        super().__init__(f"{reason}: {detail}")
+        self.reason, self.detail = reason, detail
 
 
 @dataclass(frozen=True)
@@ -61,23 +73,36 @@ class Step:
     """One code cell of the graded notebook, as the outside check runs it.
 
     ``kind`` is "student" (runs in the student's process), "setup" (a read-only cell:
-    runs on both sides) or "test" (runs here only).
+    runs on both sides) or "test" (runs here only). ``label`` names the cell in reports;
+    ``kernel_failed`` says whether the kernel's run of the cell raised.
     """
 
     kind: str
     source: str
     grade_id: str | None = None
     points: float = 0.0
+    label: str = ""
+    kernel_failed: bool = False
 
 
 @dataclass(frozen=True)
 class Verdict:
-    """The outside verdict on one test cell: "pass", "fail" or "unknown" (with why)."""
+    """The outside verdict on one test cell: "pass", "fail", "library" (the function
+    under test used a library implementation: the message gives the evidence) or
+    "unknown" (with why)."""
 
     grade_id: str
     status: str
     max_points: float
     message: str = ""
+
+
+@dataclass
+class Checked:
+    """What the outside check found: a verdict per test, and the cells it could not replay."""
+
+    verdicts: list = field(default_factory=list)
+    replay: list = field(default_factory=list)
 
 
 def plan(notebook, source_cells) -> list[Step]:
@@ -87,21 +112,20 @@ def plan(notebook, source_cells) -> list[Step]:
     ``solution`` and ``points`` from the gradebook: locked and test cells are taken from
     there, never from the submission.
     """
-    from IPython.core.inputtransformer2 import TransformerManager
-
-    transform = TransformerManager().transform_cell
     steps = []
-    for cell in notebook.cells:
+    for index, cell in enumerate(notebook.cells):
         if cell.cell_type != "code":
             continue
         grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
         known = source_cells.get(grade_id)
+        label = f"cell {grade_id}" if grade_id else f"cell {index + 1} (no grade id)"
+        failed = any(output.get("output_type") == "error" for output in cell.get("outputs", ()))
         if known and known["grade"] and not known["solution"]:
-            steps.append(Step("test", known["source"], grade_id, float(known["points"])))
+            steps.append(Step("test", known["source"], grade_id, float(known["points"]), label))
         elif known and known["locked"]:
-            steps.append(Step("setup", known["source"], grade_id))
+            steps.append(Step("setup", known["source"], grade_id, label=label))
         else:
-            steps.append(Step("student", transform(cell.source), grade_id))
+            steps.append(Step("student", cell.source, grade_id, label=label, kernel_failed=failed))
     return steps
 
 
@@ -186,45 +210,66 @@ def _copy_back(originals, changed):
 
 
 class StudentProcess:
-    """The sandboxed process that runs a student's cells and answers calls."""
+    """The sandboxed process that runs a student's cells and answers calls.
 
-    def __init__(self, sandbox, workdir, call_timeout: float):
-        self.call_timeout = call_timeout
+    ``paths`` go first on its ``sys.path`` (the folders of the grader's own packages, so
+    that both sides import the same ``rnnlab``). Each request is one unit of the
+    ``watchdog``'s CPU-time limits (``call_timeout`` CPU seconds; without a watchdog, wall
+    seconds). :attr:`library` counts, per student function, the library implementations
+    its calls reached (evidence text -> number of times).
+    """
+
+    def __init__(self, sandbox, workdir, call_timeout: float, watchdog=None, paths=()):
+        self.call_timeout, self.watchdog = call_timeout, watchdog
+        self.library = {}
         to_child, self._send_fd = os.pipe()
         self._reply_fd, from_child = os.pipe()
-        argv = [sys.executable, "-I", _CHILD, str(to_child), str(from_child)]
+        argv = [sys.executable, "-I", _CHILD, str(to_child), str(from_child), *paths]
+        env = {"MPLBACKEND": "Agg", "NBGRADER_EXECUTION": "autograde",
+               "IPYTHONDIR": os.path.join(os.path.realpath(workdir), ".ipython")}
         self.process = subprocess.Popen(
-            sandbox.command(argv, workdir, env={"MPLBACKEND": "Agg", "NBGRADER_EXECUTION": "autograde"}),
+            sandbox.command(argv, workdir, env=env),
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             pass_fds=(to_child, from_child), cwd=workdir)
         os.close(to_child)
         os.close(from_child)
         os.set_blocking(self._send_fd, False)
 
-    def request(self, message, timeout=None):
-        """Send one request and return the reply; StudentTimeout / StudentDied otherwise."""
-        deadline = time.monotonic() + (timeout or self.call_timeout)
+    def request(self, message, label="a call"):
+        """Send one request and return the reply; :class:`Stopped` when no reply comes."""
+        limit = self.call_timeout
+        backstop = limit * (self.watchdog.backstop if self.watchdog else 1.0)
+        deadline = time.monotonic() + backstop + (10.0 if self.watchdog else 0.0)
+        unit = self.watchdog.unit(label, limit) if self.watchdog else contextlib.nullcontext()
         try:
-            wire.send(self._send_fd, message, deadline)
-            return wire.receive(self._reply_fd, deadline)
-        except wire.WireTimeout:
+            with unit:
+                wire.send(self._send_fd, message, deadline)
+                return wire.receive(self._reply_fd, deadline)
+        except (wire.WireTimeout, wire.WireClosed, BrokenPipeError) as exc:
             self.close()
-            raise StudentTimeout(f"no answer within {timeout or self.call_timeout:g} s") from None
-        except (wire.WireClosed, BrokenPipeError):
-            self.close()
-            raise StudentDied(f"the student's process ended ({_exit_words(self.process.returncode)})") from None
+            exceeded = self.watchdog.exceeded if self.watchdog else None
+            if exceeded is not None:
+                raise Stopped(exceeded.reason, exceeded.detail) from None
+            if isinstance(exc, wire.WireTimeout):
+                raise Stopped("timeout", f"{label}: no answer within {backstop:g} s") from None
+            raise Stopped("died", f"the student's process ended ({_exit_words(self.process.returncode)})") from None
 
     def run(self, source, label):
-        return self.request({"op": "run", "source": source, "label": label})
+        return self.request({"op": "run", "source": source, "label": label}, label)
 
     def fetch(self, names):
-        reply = self.request({"op": "get", "names": sorted(names)})
+        reply = self.request({"op": "get", "names": sorted(names)}, "reading the student's names")
         return reply if isinstance(reply, dict) else {}
 
     def call(self, name, args, kwargs):
         try:
             reply = self.request({"op": "call", "name": name, "args": wire.encode(args, trusted=True),
-                                  "kwargs": wire.encode(kwargs, trusted=True)})
+                                  "kwargs": wire.encode(kwargs, trusted=True)}, f"a call of {name}")
+            if isinstance(reply, dict) and isinstance(reply.get("library"), list):
+                counts = self.library.setdefault(name, {})
+                for entry in reply["library"][:20]:
+                    if isinstance(entry, list) and len(entry) == 2 and type(entry[1]) is int:
+                        counts[str(entry[0])[:300]] = counts.get(str(entry[0])[:300], 0) + max(entry[1], 1)
             if not isinstance(reply, dict) or not reply.get("ok"):
                 raise _remote_exception(reply.get("error") if isinstance(reply, dict) else None)
             result = wire.decode(reply.get("result"))
@@ -300,7 +345,7 @@ def _execute(source, label, namespace):
         with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             exec(code, namespace)
-    except (StudentTimeout, StudentDied):
+    except Stopped:
         raise
     except BaseException as exc:  # a failed test, whatever it raised
         return f"{type(exc).__name__}: {exc}"
@@ -330,17 +375,33 @@ def _autograde_environment():
             os.environ["NBGRADER_EXECUTION"] = before
 
 
-def check(steps, sandbox, workdir, call_timeout: float, applicable=None) -> list[Verdict]:
+def _replay_failure(step, reply) -> str | None:
+    """Words for a student's cell that the kernel ran and this process could not, else None."""
+    if step.kind != "student" or step.kernel_failed or not isinstance(reply, dict) or reply.get("ok", True):
+        return None
+    error = reply.get("error") if isinstance(reply.get("error"), dict) else {}
+    where = f" at {error['line']}" if isinstance(error.get("line"), str) else ""
+    message = _first_line(error.get("message", ""))
+    return f"{step.label}{where}: {wire.safe_name(error.get('type', 'Error'))}: {message}"
+
+
+def _first_line(text) -> str:
+    return next((line.strip() for line in str(text).splitlines() if line.strip()), "")[:200]
+
+
+def check(steps, sandbox, workdir, call_timeout: float, applicable=None, watchdog=None, paths=()) -> Checked:
     """Run ``steps`` with the student's code in a fresh sandboxed process; one verdict per test.
 
-    ``applicable`` limits the tests to those grade ids (see :func:`calibrate`).
+    ``applicable`` limits the tests to those grade ids (the calibration's, None: all); ``watchdog``
+    holds each request to ``call_timeout`` CPU seconds; ``paths`` go first on the
+    student's ``sys.path``.
     """
     steps = _needed(steps, applicable)
+    checked = Checked()
     if not steps:
-        return []
-    verdicts = []
+        return checked
     namespace = {"__name__": "__main__", "__builtins__": builtins}
-    process = StudentProcess(sandbox, workdir, call_timeout)
+    process = StudentProcess(sandbox, workdir, call_timeout, watchdog, paths)
     try:
         with _autograde_environment():
             for index, step in enumerate(steps):
@@ -348,36 +409,33 @@ def check(steps, sandbox, workdir, call_timeout: float, applicable=None) -> list
                 try:
                     if step.kind != "test":
                         source = step.source if step.kind == "student" else _student_side(step.source)
-                        process.run(source, label)
+                        failure = _replay_failure(step, process.run(source, step.label or label))
+                        if failure:
+                            checked.replay.append(failure)
                     if step.kind in ("setup", "test"):
                         code = compile(step.source, label, "exec")
                         _bind(process, namespace, code, call_student=step.kind == "test")
+                        process.library.clear()
                         error = _execute(step.source, label, namespace)
                         if step.kind == "test":
-                            verdicts.append(Verdict(step.grade_id, "fail" if error else "pass", step.points,
-                                                    error or ""))
-                except (StudentTimeout, StudentDied) as exc:
-                    reason = "timeout" if isinstance(exc, StudentTimeout) else "died"
+                            checked.verdicts.append(_verdict(step, error, process.library))
+                except Stopped as exc:
                     remaining = [s for s in steps[index:] if s.kind == "test"]
-                    verdicts += [Verdict(s.grade_id, "unknown", s.points, f"{reason}: {exc}") for s in remaining]
+                    checked.verdicts += [Verdict(s.grade_id, "unknown", s.points, str(exc)) for s in remaining]
                     break
                 except wire.WireError as exc:  # garbage on the channel from a live process
                     remaining = [s for s in steps[index:] if s.kind == "test"]
-                    verdicts += [Verdict(s.grade_id, "fail", s.points, f"unreadable reply: {exc}") for s in remaining]
+                    checked.verdicts += [Verdict(s.grade_id, "fail", s.points, f"unreadable reply: {exc}")
+                                         for s in remaining]
                     break
     finally:
         process.close()
-    return verdicts
+    return checked
 
 
-def calibrate(solution, source_cells, sandbox, workdir, call_timeout: float) -> dict[str, str]:
-    """Which tests the outside check can judge: those the instructor's solution passes here.
-
-    Returns grade_id -> "" for each test the solution passes, or why it does not (a test
-    that needs objects the wire cannot carry, such as trained models). Tests it cannot
-    judge keep nbgrader's score alone, for every student: a student cannot move a test
-    out of the outside check's reach.
-    """
-    verdicts = check(plan(solution, source_cells), sandbox, workdir, call_timeout)
-    return {v.grade_id: "" if v.status == "pass" else (v.message.splitlines() or [v.status])[0][:200]
-            for v in verdicts}
+def _verdict(step, error, library) -> Verdict:
+    """A test's verdict: failed, passed, or reaching a library implementation it must not."""
+    used = reference_use.judge(library)
+    if used:
+        return Verdict(step.grade_id, "library", step.points, used)
+    return Verdict(step.grade_id, "fail" if error else "pass", step.points, error or "")

@@ -49,7 +49,9 @@ def decide(result: dict, max_score: float) -> Outcome:
     if result["status"] != "ok":
         return _failure(student, max_score, seconds, result.get("reason", "error"), result.get("detail", ""))
     outcome = Outcome(student, "graded", max_score, seconds=seconds)
-    flags = [f"tampered: {finding}" for finding in result.get("findings", [])]
+    flags = list(result.get("findings", []))  # "tampered: ..." or "<notebook>: duplicated cell ..."
+    flags += [f"not replayable outside the kernel: {failure}" for entry in result["notebooks"].values()
+              for failure in entry.get("replay", [])]
     total = 0.0
     for name, entry in result["notebooks"].items():
         cells = outcome.cells.setdefault(name, {})
@@ -62,12 +64,15 @@ def decide(result: dict, max_score: float) -> Outcome:
                 continue
             status, message = verdict
             if status == "unknown":
-                reason = "timeout" if message.startswith("timeout") else "dead kernel"
+                reason = message.split(":")[0] if message.startswith(("timeout", "overloaded")) else "dead kernel"
                 return _failure(student, max_score, seconds, reason, f"outside check, {name}/{grade_id}: {message}")
             outside = points if status == "pass" else 0.0
             final = outside if kernel is None else min(kernel, outside)
             disagree = kernel is not None and kernel != outside
-            if disagree:
+            if status == "library":
+                flags.append(f"{name}/{grade_id}: {message}; 0 stands until you decide")
+                disagree = True
+            elif disagree:
                 why = f" ({_first_line(message)})" if status == "fail" else ""
                 flags.append(f"outside check disagrees on {name}/{grade_id}: in kernel {kernel:g}, "
                              f"outside {outside:g}{why}; {final:g} stands")

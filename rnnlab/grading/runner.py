@@ -1,14 +1,18 @@
 """``python -m rnnlab.grading autograde``: every submission of an assignment, in parallel.
 
 The main process loads the course, the gradebook's cells and everything the grading
-code imports once, then forks one job per submission (:mod:`rnnlab.grading.job`),
+code imports once, then grades the instructor's solution through the students' own path
+(:mod:`rnnlab.grading.calibration`): anything less than full marks stops the run before
+anything is recorded. It then forks one job per submission (:mod:`rnnlab.grading.job`),
 ``jobs`` at a time. Forking from a warm process spares each submission the seconds a
-new ``nbgrader`` command spends importing. Every job has an outer time limit covering
-all its notebooks; past it, the job and everything it started are killed and the
-submission is reported as not graded (timeout), while the others go on. Each job works
-on its own copy of the gradebook; the main process alone writes the course's gradebook
-(:mod:`rnnlab.grading.merge`), one finished submission at a time, and prints the report
-(:mod:`rnnlab.grading.report`).
+new ``nbgrader`` command spends importing. Limits count the CPU seconds of the student's
+processes (:mod:`rnnlab.grading.cputime`): ``cell_timeout`` per cell and per call,
+``timeout`` per notebook. Each job also has a wall-clock backstop, ``backstop`` times its
+CPU budget; past it, the job and everything it started are killed and the submission is
+reported as not graded (the grading machine overloaded), while the others go on. Each
+job works on its own copy of the gradebook; the main process alone writes the course's
+gradebook (:mod:`rnnlab.grading.merge`), one finished submission at a time, and prints
+the report (:mod:`rnnlab.grading.report`).
 """
 
 from __future__ import annotations
@@ -31,13 +35,16 @@ from pathlib import Path
 
 import nbformat
 
+from . import calibration
 from . import job as job_module
-from . import merge, outside, report
+from . import merge, report
 from .course import Course
+from .cputime import OVERLOADED
 from .sandbox import Limits, Sandbox, missing_warning
 
-DEFAULT_TIMEOUT = 600.0      # seconds per notebook, everything included
-DEFAULT_CELL_TIMEOUT = 60.0  # seconds per cell (nbgrader's Execute.timeout) and per outside call
+DEFAULT_TIMEOUT = 600.0      # CPU seconds per notebook, everything the student's code runs
+DEFAULT_CELL_TIMEOUT = 60.0  # CPU seconds per cell and per outside call
+DEFAULT_BACKSTOP = 10.0      # wall-clock backstop of each limit, as a multiple of it
 _POLL = 0.05
 
 
@@ -59,7 +66,6 @@ def _imported_modules(sources) -> set:
 
 def preload(cells: dict) -> None:
     """Import in the main process what every job will need, so that forked jobs start warm."""
-    import IPython.core.inputtransformer2  # noqa: F401  (the outside check's cell transform)
     import nbconvert.preprocessors  # noqa: F401
     import nbgrader.preprocessors  # noqa: F401
 
@@ -115,6 +121,13 @@ def stop(pid: int) -> None:
     os.waitpid(pid, 0)
 
 
+def _judged_outside(result: dict, applicable: dict) -> dict:
+    """``result`` keeping the outside verdicts of the tests the calibration found the check can judge."""
+    for name, entry in result.get("notebooks", {}).items():
+        entry["outside"] = {g: v for g, v in entry.get("outside", {}).items() if g in applicable.get(name, ())}
+    return result
+
+
 def _snapshot(db_url: str, target: Path) -> None:
     """A consistent copy of the course's SQLite gradebook (the online backup API)."""
     if not db_url.startswith("sqlite:///"):
@@ -135,14 +148,17 @@ class Runner:
     """
 
     def __init__(self, root, assignment, students=None, jobs=None, timeout=DEFAULT_TIMEOUT,
-                 cell_timeout=None, limits=None, use_bwrap=None, keep_scratch=False, log=print):
+                 cell_timeout=None, limits=None, use_bwrap=None, keep_scratch=False, log=print,
+                 backstop=DEFAULT_BACKSTOP):
         self.course = Course(root)
         self.assignment = assignment
         self.students = students
         self.jobs = jobs or os.cpu_count() or 1
-        if timeout <= 0 or self.jobs < 1:
-            raise ValueError(f"timeout and jobs must be positive; got timeout={timeout}, jobs={self.jobs}")
+        if timeout <= 0 or self.jobs < 1 or backstop < 1:
+            raise ValueError(f"timeout and jobs must be positive and backstop at least 1; got timeout={timeout}, "
+                             f"jobs={self.jobs}, backstop={backstop}")
         self.timeout = float(timeout)
+        self.backstop = float(backstop)
         configured = self.course.config.Execute.get("timeout")
         self.cell_timeout = float(cell_timeout or configured or DEFAULT_CELL_TIMEOUT)
         self.sandbox = Sandbox(limits or Limits(), use_bwrap)
@@ -171,75 +187,83 @@ class Runner:
         notebooks = course.notebooks(assignment)
         cells = {name: course.source_cells(assignment, name) for name in notebooks}
         self.max_score = sum(info["points"] for nb in cells.values() for info in nb.values() if info["grade"])
+        submissions = course.submissions(assignment, self.students)
         template = scratch / "gradebook-template.db"
         _snapshot(course.coursedir.db_url, template)
         preload(cells)
-        applicable = self._calibrate(scratch, notebooks, cells)
-        submissions = course.submissions(assignment, self.students)
-        pending = deque(self._job(scratch / f"job-{index}", student, folder, notebooks, cells, applicable, template)
-                        for index, (student, folder) in enumerate(submissions.items()))
-        limit = self.timeout * len(notebooks)
-        self.log(f"Grading {len(pending)} submission(s) of {assignment} with {self.jobs} job(s) at a time, "
-                 f"{limit:g} s each at most, cells {self.cell_timeout:g} s, "
-                 f"{'sandboxed' if self.sandbox.isolated else 'NOT sandboxed'}.")
-        outcomes, running = [], {}
-        with course.gradebook() as gradebook:
-            while pending or running:
-                while pending and len(running) < self.jobs:
-                    job = pending.popleft()
-                    running[fork(lambda job=job: job_module.run(job), job.workdir)] = (job, time.monotonic() + limit)
-                pid, status = os.waitpid(-1, os.WNOHANG)
-                if pid in running:
-                    job, _ = running.pop(pid)
-                    outcomes.append(self._finish(job, self._result(job, status, limit), gradebook))
-                    continue
-                for late, (job, deadline) in list(running.items()):
-                    if time.monotonic() > deadline:
-                        stop(late)
-                        del running[late]
-                        outcomes.append(self._finish(job, self._result(job, None, limit), gradebook))
-                time.sleep(_POLL)
-        return sorted(outcomes, key=lambda o: o.student)
-
-    def _calibrate(self, scratch: Path, notebooks, cells) -> dict:
-        """notebook -> the grade ids the outside check judges (see :func:`outside.calibrate`)."""
-        applicable = {}
-        for name in notebooks:
-            source = self.course.folder("source") / self.assignment
-            workdir = scratch / f"calibration-{name}"
-            shutil.copytree(source, workdir, ignore=shutil.ignore_patterns("*.ipynb"))
-            solution = nbformat.read(str(source / f"{name}.ipynb"), as_version=4)
-            task = lambda: outside.calibrate(solution, cells[name], self.sandbox, workdir, self.cell_timeout)  # noqa: E731
-            pid = fork(task, workdir)
-            deadline = time.monotonic() + self.timeout
-            while os.waitpid(pid, os.WNOHANG)[0] == 0:
-                if time.monotonic() > deadline:
-                    stop(pid)
-                    break
-                time.sleep(_POLL)
-            result = workdir / "result.json"
-            verdicts = json.loads(result.read_text()) if result.is_file() else {}
-            tests = [g for g, info in cells[name].items() if info["grade"] and not info["solution"]]
-            applicable[name] = {g for g in tests if verdicts.get(g) == ""}
-            for grade_id in tests:
-                if grade_id not in applicable[name]:
-                    why = verdicts.get(grade_id) or "the calibration on the solution did not finish"
-                    self.notes.append(f"{name}/{grade_id}: not checked outside the kernel, nbgrader's score "
-                                      f"stands (the solution does not pass there: {why})")
-        return applicable
-
-    def _job(self, workdir, student, folder, notebooks, cells, applicable, template):
-        workdir.mkdir()
+        self.sandbox.share_imports(course.root)
         releases = {}
         for name in notebooks:
-            path = self.course.release_notebook(self.assignment, name)
+            path = course.release_notebook(assignment, name)
             releases[name] = nbformat.read(str(path), as_version=4) if path.is_file() else None
+        solution = self._calibration_submission(scratch / "calibration", notebooks)
+        calibrating = (scratch / "calibration" / "job", calibration.STUDENT, solution)
+        pending = deque([calibrating] + [(scratch / f"job-{index}", student, folder)
+                                         for index, (student, folder) in enumerate(submissions.items())])
+        budget = self.timeout * len(notebooks)
+        self.log(f"Grading the solution, then {len(pending) - 1} submission(s) of {assignment} with {self.jobs} "
+                 f"job(s) at a time: {budget:g} CPU s each at most, cells {self.cell_timeout:g} CPU s, wall-clock "
+                 f"backstop {self.backstop:g}x, {'sandboxed' if self.sandbox.isolated else 'NOT sandboxed'}.")
+        outcomes, running, held, applicable = [], {}, [], None
+        with course.gradebook() as gradebook:
+            try:
+                while pending or running:
+                    while pending and len(running) < self.jobs:
+                        # A student started before the calibration ends has every test checked
+                        # outside; the verdicts the calibration rules out are dropped below.
+                        job = self._job(*pending.popleft(), notebooks, cells, releases, template, applicable)
+                        running[fork(lambda job=job: job_module.run(job), job.workdir)] = (job, self._deadline(job))
+                    finished = []
+                    pid, status = os.waitpid(-1, os.WNOHANG)
+                    if pid in running:
+                        finished.append((running.pop(pid)[0], status))
+                    for late, (job, deadline) in list(running.items()):
+                        if time.monotonic() > deadline:
+                            stop(late)
+                            del running[late]
+                            finished.append((job, None))
+                    for job, status in finished:
+                        result = self._result(job, status)
+                        if job.workdir == calibrating[0]:
+                            # Nothing is recorded before the solution has earned full marks.
+                            applicable, notes = calibration.judge(result, cells, self.sandbox)
+                            self.notes += notes
+                            self.log("  the solution earns full marks: grading goes on.")
+                        else:
+                            held.append((job, result))
+                    if applicable is not None:
+                        while held:
+                            job, result = held.pop(0)
+                            outcomes.append(self._finish(job, _judged_outside(result, applicable), gradebook))
+                    if not finished:
+                        time.sleep(_POLL)
+            finally:
+                for pid in running:  # a failed calibration stops the students started beside it
+                    stop(pid)
+        return sorted(outcomes, key=lambda o: o.student)
+
+    def _deadline(self, job) -> float:
+        """When the runner stops a job whatever it is doing: the wall-clock backstop of its CPU budget."""
+        return time.monotonic() + self.backstop * job.cpu_budget + 60.0
+
+    def _calibration_submission(self, folder: Path, notebooks) -> Path:
+        """The release answered with the solution, as a submitted folder (see :mod:`.calibration`)."""
+        source = self.course.folder("source") / self.assignment
+        calibration.write_submission(folder / "submitted", {n: self.course.release_notebook(self.assignment, n)
+                                                            for n in notebooks},
+                                     {n: source / f"{n}.ipynb" for n in notebooks})
+        return folder / "submitted"
+
+    def _job(self, workdir, student, folder, notebooks, cells, releases, template, applicable):
+        """A job grading ``folder``; its outside check judges the ``applicable`` tests (all while
+        the calibration has not said which)."""
+        workdir.mkdir(parents=True)
         return job_module.Job(
             student=student, assignment=self.assignment, submitted=folder, notebooks=notebooks, cells=cells,
             releases=releases, applicable=applicable, course_root=self.course.root,
             source_dir=self.course.folder("source").resolve(), source_setting=self.course.coursedir.source_directory,
             template_db=template, workdir=workdir, sandbox=self.sandbox, cell_timeout=self.cell_timeout,
-            config=self.course.config)
+            cpu_budget=self.timeout * len(notebooks), backstop=self.backstop, config=self.course.config)
 
     def _finish(self, job, result, gradebook) -> report.Outcome:
         outcome = report.decide(result, self.max_score)
@@ -251,15 +275,16 @@ class Runner:
                  + (f" ({outcome.reasons[0]})" if outcome.status == "failed" else ""))
         return outcome
 
-    @staticmethod
-    def _result(job, status, limit) -> dict:
-        """The job's result, or a failure saying why there is none (killed at its limit, crashed)."""
+    def _result(self, job, status) -> dict:
+        """The job's result, or a failure saying why there is none (stopped at its backstop, crashed)."""
         result_file = job.workdir / "result.json"
         if result_file.is_file():
             return json.loads(result_file.read_text())
         if status is None:
-            return {"student": job.student, "status": "failed", "reason": "timeout",
-                    "detail": f"grading took longer than {limit:g} s and was stopped", "seconds": limit}
+            wall = self.backstop * job.cpu_budget + 60.0
+            return {"student": job.student, "status": "failed", "reason": "overloaded",
+                    "detail": f"{OVERLOADED} (the job was still running after {wall:g} s of wall-clock time "
+                              f"and was stopped)", "seconds": wall}
         log_file = job.workdir / "job.log"
         log = log_file.read_text(errors="replace")[-300:].strip() if log_file.exists() else ""
         return {"student": job.student, "status": "failed", "reason": "grader error",

@@ -11,6 +11,15 @@ environment, and dies with its parent together with everything it started (a PID
 namespace). Every process also gets ``ulimit`` limits on address space, file size and
 core dumps, so a memory bomb raises ``MemoryError`` instead of taking the machine down.
 
+The student's code must import what the grader imports, from the same place: the
+course may live anywhere on disk and ``rnnlab`` may be installed regularly, installed
+editable from another folder, or imported from the course's own checkout.
+:meth:`Sandbox.share_imports` finds every package the grading process loaded from
+outside the Python installation, shows its folder (or file) read-only inside and puts
+its parent first on the student's Python path, so that the kernel, the outside check and
+the grader run one and the same ``rnnlab``. A package whose folder holds the course is
+never shown: the calibration then names it as the cause.
+
 Without ``bwrap`` only the limits apply: the code can read and write whatever the
 grading user can. :func:`missing_warning` says so, loudly.
 """
@@ -63,16 +72,33 @@ def missing_warning() -> str:
             f"Install it (Debian: apt-get install bubblewrap) before grading real submissions.\n{bar}")
 
 
-def _package_dirs() -> list[str]:
-    """Folders the student's Python needs to see, read-only: interpreter, venv, rnnlab itself."""
-    import rnnlab  # the package folder alone, never the repository around it (solutions/)
+def _inside(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
-    dirs = [sys.base_prefix, sys.prefix, os.path.dirname(os.path.abspath(rnnlab.__file__))]
+
+def installation() -> list[str]:
+    """The Python installation the student's code runs with: interpreter and virtual environment."""
     unique = []
-    for d in sorted(map(os.path.realpath, dirs), key=len):  # a folder inside another is bound already
-        if not any(d == u or d.startswith(u + os.sep) for u in unique):
-            unique.append(d)
+    for folder in sorted({os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix)}, key=len):
+        if not any(_inside(folder, u) for u in unique):
+            unique.append(folder)
     return unique
+
+
+def imported_from_elsewhere() -> dict[str, str]:
+    """Top-level package -> its folder (or single-file module), for every package this process
+    imported from outside the Python installation (an editable install, a checkout)."""
+    prefixes = installation()
+    found = {}
+    for top in sorted({name.partition(".")[0] for name in list(sys.modules)} - {"__main__"}):
+        module = sys.modules.get(top)
+        origin = getattr(module, "__file__", None)
+        if not isinstance(origin, str) or not os.path.isabs(origin):
+            continue
+        origin = os.path.realpath(origin)
+        if not any(_inside(origin, prefix) for prefix in prefixes):
+            found[top] = os.path.dirname(origin) if hasattr(module, "__path__") else origin
+    return found
 
 
 def _matplotlib_cache() -> list[str]:
@@ -94,6 +120,23 @@ class Sandbox:
             raise ValueError("use_bwrap=True but bubblewrap (bwrap) is not installed")
         self.bwrap = found if use_bwrap in (None, True) else None
         self.limits = limits or Limits()
+        self.shared: dict[str, str] = {}      # package -> folder or file shown read-only
+        self.hidden: dict[str, str] = {}      # package -> folder never shown (it holds the course)
+        self.python_path: list[str] = []      # first on the student's sys.path
+
+    def share_imports(self, course_root) -> None:
+        """Show the student's code, read-only, the packages this process imported from outside
+        the installation (call after importing what the instructor's cells import)."""
+        course = os.path.realpath(course_root)
+        self.shared, self.hidden, self.python_path = {}, {}, []
+        for name, location in sorted(imported_from_elsewhere().items()):
+            if _inside(course, location):
+                self.hidden[name] = location
+                continue
+            self.shared[name] = location
+            parent = os.path.dirname(location)
+            if parent not in self.python_path:
+                self.python_path.append(parent)
 
     @property
     def isolated(self) -> bool:
@@ -122,7 +165,7 @@ class Sandbox:
             args += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
         args += ["--proc", "/proc", "--dev", "/dev",
                  "--size", str(self.limits.tmp_mb * 1024 * 1024), "--tmpfs", "/tmp"]
-        for folder in _package_dirs():
+        for folder in installation() + sorted(self.shared.values()):
             args += ["--ro-bind", folder, folder]
         for font_list in _matplotlib_cache():
             args += ["--ro-bind", font_list, f"/tmp/.matplotlib/{os.path.basename(font_list)}"]
@@ -147,6 +190,8 @@ class Sandbox:
         """
         launch = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
         env = {"NBGRADER_EXECUTION": "autograde"}  # nbgrader's documented variable, kept for instructors
+        if self.python_path:
+            env["PYTHONPATH"] = os.pathsep.join(self.python_path)
         spec = {
             "argv": self.command(launch, notebook_dir, writable=[runtime_dir], env=env),
             "display_name": "Python 3 (rnnlab grading sandbox)",
@@ -154,6 +199,8 @@ class Sandbox:
             "interrupt_mode": "message",
             "metadata": {"debugger": False},
         }
+        if not self.isolated:  # bwrap sets the environment itself; here the kernel inherits the job's
+            spec["env"] = env
         folder = Path(jupyter_dir) / "kernels" / KERNEL_NAME
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "kernel.json").write_text(json.dumps(spec, indent=1))

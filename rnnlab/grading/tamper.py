@@ -10,6 +10,16 @@ type and points, gives stripped cells their metadata back from the release, matc
 cell id or by identical source, and puts deleted locked cells back where they were
 released. Each difference becomes a :class:`Finding` that the report lists with the
 submission.
+
+Several cells with one grade id (an answer cell split in two, a test cell pasted to run it
+again: JupyterLab copies the nbgrader metadata with the cell) are not tampering, but
+nbgrader cannot grade them (its ``DeduplicateIds`` leaves the copies with empty metadata,
+on which ``OverwriteCells.add_missing_cells`` raises ``KeyError: 'grade_id'``).
+:func:`deduplicate` keeps the metadata on the last copy, as nbgrader does, and makes the
+other copies ordinary cells: every copy of an answer still runs, and the test that counts
+is the release's (restored from the gradebook at the last copy's place). The same rule
+serves plain ``nbgrader autograde`` through :class:`DeduplicateIds` in the course's
+``nbgrader_config.py``.
 """
 
 from __future__ import annotations
@@ -19,8 +29,10 @@ import hashlib
 from dataclasses import dataclass
 
 from nbformat import NotebookNode
+from nbgrader.preprocessors import DeduplicateIds as _NbgraderDeduplicateIds
 
 _STRIPPED = "metadata restored"
+DUPLICATED = "duplicated cell"
 
 
 @dataclass(frozen=True)
@@ -32,7 +44,14 @@ class Finding:
     detail: str = ""
 
     def __str__(self):
+        if self.change == DUPLICATED:
+            return f"{DUPLICATED} {self.grade_id}" + (f" ({self.detail})" if self.detail else "")
         return f"{self.grade_id}: {self.change}" + (f" ({self.detail})" if self.detail else "")
+
+    @property
+    def tampering(self) -> bool:
+        """False for a duplicated cell: graded as it is, only worth a look."""
+        return self.change != DUPLICATED
 
 
 def checksum(source: str, cell_type: str, points: float = 0.0) -> str:
@@ -95,6 +114,36 @@ def restore_metadata(notebook, cells: dict, released: dict, release_nb=None) -> 
                     f"nbgrader metadata was missing; matched by {how}") for how, ids in restored.items()]
 
 
+def deduplicate(notebook) -> list[Finding]:
+    """Keep the nbgrader metadata of each grade id on its last cell only (in place).
+
+    The earlier copies lose their nbgrader metadata altogether and run as ordinary cells.
+    """
+    copies = {}
+    for cell in notebook.cells:
+        grade_id = _grade_id(cell)
+        if grade_id is not None:
+            copies.setdefault(grade_id, []).append(cell)
+    findings = []
+    for grade_id, found in copies.items():
+        if len(found) > 1:
+            for cell in found[:-1]:
+                del cell.metadata["nbgrader"]
+            findings.append(Finding(grade_id, DUPLICATED, f"{len(found)} copies: every copy runs, "
+                                    "the last one is graded as the release's cell"))
+    return findings
+
+
+class DeduplicateIds(_NbgraderDeduplicateIds):
+    """nbgrader's ``DeduplicateIds`` made safe for ``add_missing_cells``: the earlier copies
+    of a grade id become ordinary cells (no empty ``nbgrader`` metadata left behind)."""
+
+    def preprocess(self, nb, resources):
+        for finding in deduplicate(nb):
+            self.log.warning("Cell with id '%s' exists multiple times: graded at its last copy", finding.grade_id)
+        return nb, resources
+
+
 def compare(notebook, cells: dict, released: dict) -> list[Finding]:
     """Every locked cell of the release that the submission lacks, duplicates or changed."""
     findings = []
@@ -114,9 +163,7 @@ def compare(notebook, cells: dict, released: dict) -> list[Finding]:
             kind = "test cell" if info["grade"] else "read-only cell"
             findings.append(Finding(grade_id, "deleted", f"{kind} missing; the release's is put back"))
             continue
-        if len(found) > 1:
-            findings.append(Finding(grade_id, "duplicated", f"{len(found)} cells carry this id"))
-        cell = found[0]
+        cell = found[-1]
         points = cell.metadata["nbgrader"].get("points", 0.0) if info["grade"] else 0.0
         try:
             given = checksum(cell.source, cell.cell_type, float(points))
@@ -150,10 +197,11 @@ def restore_deleted(notebook, cells: dict, release_nb) -> None:
 
 
 def examine(notebook, cells: dict, hide_tests, release_nb=None) -> list[Finding]:
-    """Restore stripped metadata in ``notebook``, compare it with the release, put deleted
-    locked cells back (all in place); return what differed."""
+    """Deduplicate grade ids, restore stripped metadata in ``notebook``, compare it with the
+    release, put deleted locked cells back (all in place); return what differed."""
     released = released_sources(cells, hide_tests)
-    findings = restore_metadata(notebook, cells, released, release_nb) + compare(notebook, cells, released)
+    duplicates = deduplicate(notebook)
+    findings = duplicates + restore_metadata(notebook, cells, released, release_nb) + compare(notebook, cells, released)
     if release_nb is not None:
         restore_deleted(notebook, cells, release_nb)
     return findings

@@ -8,16 +8,23 @@ path. It therefore imports only the standard library, and numpy or torch only wh
 value needs them.
 
 Whatever comes back from the student's process is untrusted, so decoding it only builds
-plain values: JSON, and arrays from raw bytes of a fixed list of dtypes. An object of any
-other type arrives as an :class:`Unreadable` stand-in that carries its type name, so an
-object whose ``__eq__`` always says True is just an unreadable value on this side. Only
-the other direction, grader to student, may carry pickles.
+plain values: JSON, Python's own containers (a namedtuple is rebuilt as a namedtuple of
+the same fields), and numpy arrays read as ``.npy`` data with ``allow_pickle=False``. A
+subclass of a number, string or container arrives as the plain value it holds, so an
+``int`` or an array whose ``__eq__`` always says True is just a number or an array on
+this side; an object of any other type arrives as an :class:`Unreadable` stand-in that
+carries its type name. Only the other direction, grader to student, may carry pickles.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
+import collections
+import collections.abc
+import io
 import json
+import keyword
 import os
 import pickle
 import select
@@ -28,8 +35,6 @@ import types
 
 MAX_MESSAGE = 64 * 1024 * 1024  # bytes; far above what any check exchanges
 MAX_DEPTH = 32
-DTYPES = ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
-          "float16", "float32", "float64")
 _HEADER = struct.Struct("<Q")
 
 
@@ -119,77 +124,127 @@ class Reference:
         return f"<{self.kind} {self.name} in the student's process>"
 
 
-def _array_fields(array):
-    dtype = str(array.dtype)
-    if dtype not in DTYPES:
-        return None
-    contiguous = array.astype(array.dtype.newbyteorder("<"), copy=False).tobytes(order="C")
-    return {"dtype": dtype, "shape": list(array.shape), "data": base64.b64encode(contiguous).decode()}
+def _npy(array) -> str:
+    """An array without Python objects as the bytes of an ``.npy`` file (any dtype, byte order, shape)."""
+    import numpy
+
+    buffer = io.BytesIO()
+    numpy.save(buffer, array, allow_pickle=False)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def _from_npy(text):
+    import numpy
+
+    if type(text) is not str:
+        raise WireError("array data must be text")
+    try:
+        array = numpy.load(io.BytesIO(base64.b64decode(text, validate=True)), allow_pickle=False)
+    except (ValueError, EOFError, OSError, TypeError, binascii.Error) as exc:
+        raise WireError(f"unreadable array: {exc}") from None
+    if not isinstance(array, numpy.ndarray) or array.ndim > MAX_DEPTH:
+        raise WireError("unreadable array")
+    return array
+
+
+def _numpy_fields(array, depth):
+    """An ndarray of any dtype: ``.npy`` bytes, or its items one by one when it holds objects."""
+    if array.dtype.hasobject:
+        items = [encode(item, depth + 1) for item in array.ravel(order="C").tolist()]
+        return {"objarray": {"shape": list(array.shape), "items": items}}
+    return {"npy": _npy(array)}
+
+
+def _tensor(value, torch, depth):
+    tensor = value.detach()
+    if tensor.layout != torch.strided:
+        tensor = tensor.to_dense()
+    tensor = tensor.cpu().resolve_conj().resolve_neg()
+    fields = {"requires_grad": bool(value.requires_grad)}
+    try:
+        fields["npy"] = _npy(tensor.numpy())
+    except (TypeError, RuntimeError):  # bfloat16, float8, ...: no numpy dtype; float32 holds them exactly
+        try:
+            fields["npy"], fields["dtype"] = _npy(tensor.to(torch.float32).numpy()), str(tensor.dtype)
+        except (TypeError, RuntimeError):
+            return {"opaque": f"Tensor of {tensor.dtype}"}
+    return {"tensor": fields}
+
+
+def _items(value, kind, depth, trusted):
+    """The elements of a container, read through its base class (an override of ``__iter__``
+    or ``__getitem__`` does not change what the container holds)."""
+    return [encode(item, depth + 1, trusted) for item in kind.__iter__(value)]
 
 
 def encode(value, depth: int = 0, trusted: bool = False):
-    """A JSON-able description of ``value`` (containers, numbers, strings, arrays, tensors).
+    """A JSON-able description of ``value``.
 
-    ``trusted`` is for what the grader sends: objects the codec cannot describe (a
-    ``torch.nn.Module`` argument, say) are pickled, for the student's side to unpickle.
-    The student's side never sends pickles: a module it returns or changed travels as its
-    parameters and buffers (:class:`ModuleState`), anything else as an opaque type name.
+    Carried as data, whatever their class: numbers, strings and bytes (subclasses as
+    their plain value), tuples (namedtuples with their type name and fields), lists,
+    sets and dicts and their subclasses, any mapping, numpy arrays and scalars of any
+    dtype, tensors of any dtype, nested. ``trusted`` is for what the grader sends:
+    objects the codec cannot describe (a ``torch.nn.Module`` argument, say) are pickled,
+    for the student's side to unpickle. The student's side never sends pickles: a module
+    it returns or changed travels as its parameters and buffers (:class:`ModuleState`),
+    a function or module as a :class:`Reference`, anything else as an opaque type name.
     """
     if depth > MAX_DEPTH:
         return {"opaque": "too deeply nested"}
     if value is None or type(value) in (bool, int, float, str):
         return value
-    if type(value) in (list, tuple):
-        return {type(value).__name__: [encode(v, depth + 1, trusted) for v in value]}
-    if type(value) is dict and all(type(k) is str for k in value):
-        return {"dict": [[k, encode(v, depth + 1, trusted)] for k, v in value.items()]}
-    libraries = {cls.__module__.split(".")[0] for cls in type(value).__mro__}
+    if isinstance(value, types.ModuleType):
+        # First: a lazily imported module loads on any failed isinstance check (which reads
+        # its __class__), and the base class's lookup of its name leaves it unloaded.
+        return {"module": str(types.ModuleType.__getattribute__(value, "__name__"))}
+    libraries = {str(getattr(cls, "__module__", "")).split(".")[0] for cls in type(value).__mro__}
     # A library is touched only when the value is one of its objects: a module imported
     # lazily and never used stays unloaded.
     numpy = sys.modules.get("numpy") if "numpy" in libraries else None
     torch = sys.modules.get("torch") if "torch" in libraries else None
     if numpy is not None and isinstance(value, numpy.ndarray):
-        fields = _array_fields(numpy.asarray(value))
-        return {"ndarray": fields} if fields else {"opaque": f"ndarray of {value.dtype}"}
+        return _numpy_fields(numpy.asarray(value), depth)
     if numpy is not None and isinstance(value, numpy.generic):
-        fields = _array_fields(numpy.asarray(value))
-        return {"npscalar": fields} if fields else {"opaque": type(value).__name__}
+        scalar = numpy.asarray(value)
+        return {"npscalar": _npy(scalar)} if not scalar.dtype.hasobject else encode(value.item(), depth)
     if torch is not None and isinstance(value, torch.Tensor):
-        try:
-            array = value.detach().cpu().resolve_conj().numpy()
-        except (RuntimeError, TypeError):
-            return {"opaque": "Tensor"}
-        fields = _array_fields(array)
-        return {"tensor": fields} if fields else {"opaque": f"Tensor of {value.dtype}"}
+        return _tensor(value, torch, depth)
+    # A subclass of a number or a string (an IntEnum, an int whose __eq__ lies): its value,
+    # read through the base class.
+    if isinstance(value, int):
+        return int.__int__(value)
+    if isinstance(value, float):
+        return float.__float__(value)
+    if isinstance(value, str):
+        return str.__str__(value)
+    if isinstance(value, complex):
+        return {"complex": [complex.__getattribute__(value, "real"), complex.__getattribute__(value, "imag")]}
+    if isinstance(value, (bytes, bytearray)):
+        return {"bytes": base64.b64encode(bytes(value)).decode()}
+    if isinstance(value, tuple):
+        items = _items(value, tuple, depth, trusted)
+        fields = getattr(type(value), "_fields", None)
+        if isinstance(fields, tuple) and len(fields) == len(items) and all(type(f) is str for f in fields):
+            return {"namedtuple": {"name": type(value).__name__, "fields": list(fields), "values": items}}
+        return {"tuple": items}
+    if isinstance(value, list):
+        return {"list": _items(value, list, depth, trusted)}
+    if isinstance(value, (set, frozenset)):
+        kind = frozenset if isinstance(value, frozenset) else set
+        return {kind.__name__: _items(value, kind, depth, trusted)}
+    if isinstance(value, dict):
+        return {"dict": [[encode(k, depth + 1, trusted), encode(v, depth + 1, trusted)]
+                         for k, v in dict.items(value)]}
     if torch is not None and isinstance(value, torch.nn.Module) and not trusted:
         tensors = [*value.named_parameters(), *value.named_buffers()]
         return {"module_state": [[name, encode(t.detach(), depth + 1), bool(t.requires_grad)] for name, t in tensors]}
-    if isinstance(value, types.ModuleType):  # the base class's lookup leaves a lazy module unloaded
-        return {"module": str(types.ModuleType.__getattribute__(value, "__name__"))}
     if trusted:
         return {"pickle": base64.b64encode(pickle.dumps(value)).decode()}
+    if isinstance(value, collections.abc.Mapping):
+        return {"dict": [[encode(k, depth + 1), encode(v, depth + 1)] for k, v in value.items()]}
     if callable(value):
         return {"function": str(getattr(value, "__qualname__", type(value).__name__))}
     return {"opaque": type(value).__name__}
-
-
-def _array(fields, depth):
-    import numpy
-
-    if not isinstance(fields, dict) or fields.get("dtype") not in DTYPES:
-        raise WireError("array with a missing or unsupported dtype")
-    shape = fields.get("shape")
-    if not isinstance(shape, list) or len(shape) > MAX_DEPTH or not all(
-            type(n) is int and 0 <= n for n in shape):
-        raise WireError("array with an invalid shape")
-    data = base64.b64decode(str(fields.get("data", "")), validate=True)
-    dtype = numpy.dtype(fields["dtype"]).newbyteorder("<")
-    count = 1
-    for n in shape:
-        count *= n
-    if count * dtype.itemsize != len(data):
-        raise WireError("array whose data does not match its shape")
-    return numpy.frombuffer(data, dtype=dtype).astype(dtype.newbyteorder("=")).reshape(shape)
 
 
 def safe_name(text) -> str:
@@ -198,11 +253,56 @@ def safe_name(text) -> str:
     return name if name and not name[0].isdigit() else f"_{name}"
 
 
+def _namedtuple(body, depth, allow_pickle):
+    if type(body) is not dict or type(body.get("fields")) is not list or type(body.get("values")) is not list:
+        raise WireError("malformed namedtuple")
+    fields, values = body["fields"], [decode(v, depth + 1, allow_pickle) for v in body["values"]]
+    if len(fields) != len(values) or not all(type(f) is str and f.isidentifier() and not keyword.iskeyword(f)
+                                             and not f.startswith("_") for f in fields) or len(set(fields)) != len(fields):
+        raise WireError("namedtuple with invalid fields")
+    return collections.namedtuple(safe_name(body.get("name", "namedtuple")), fields)(*values)
+
+
+def _object_array(body, depth, allow_pickle):
+    import numpy
+
+    shape = body.get("shape") if type(body) is dict else None
+    if not isinstance(shape, list) or len(shape) > MAX_DEPTH or not all(type(n) is int and n >= 0 for n in shape):
+        raise WireError("object array with an invalid shape")
+    items = body.get("items")
+    count = 1
+    for n in shape:
+        count *= n
+    if type(items) is not list or len(items) != count:
+        raise WireError("object array whose items do not match its shape")
+    array = numpy.empty(count, dtype=object)
+    for index, item in enumerate(items):
+        array[index] = decode(item, depth + 1, allow_pickle)
+    return array.reshape(shape)
+
+
+def _decoded_tensor(body):
+    import torch
+
+    if type(body) is not dict:
+        raise WireError("malformed tensor")
+    tensor = torch.from_numpy(_from_npy(body.get("npy")).copy())
+    name = body.get("dtype")
+    if name is not None:
+        dtypes = {str(d): d for d in vars(torch).values() if isinstance(d, torch.dtype)}
+        if name not in dtypes:
+            raise WireError(f"tensor of an unknown dtype {str(name)[:40]!r}")
+        tensor = tensor.to(dtypes[name])
+    if body.get("requires_grad") is True and (tensor.is_floating_point() or tensor.is_complex()):
+        tensor.requires_grad_(True)
+    return tensor
+
+
 def decode(obj, depth: int = 0, allow_pickle: bool = False):
     """The value that :func:`encode` described; anything malformed raises :class:`WireError`.
 
     Pickles are refused unless ``allow_pickle`` (only the student's side, reading what
-    the grader sent, allows them).
+    the grader sent, allows them); arrays are read with ``allow_pickle=False``.
     """
     if depth > MAX_DEPTH + 1:
         raise WireError("value nested too deeply")
@@ -211,24 +311,39 @@ def decode(obj, depth: int = 0, allow_pickle: bool = False):
     if type(obj) is not dict or len(obj) != 1:
         raise WireError(f"unexpected value of type {type(obj).__name__}")
     (tag, body), = obj.items()
-    if tag in ("list", "tuple") and type(body) is list:
+    if tag in ("list", "tuple", "set", "frozenset") and type(body) is list:
         items = [decode(v, depth + 1, allow_pickle) for v in body]
-        return items if tag == "list" else tuple(items)
+        try:
+            return {"list": list, "tuple": tuple, "set": set, "frozenset": frozenset}[tag](items)
+        except TypeError:
+            raise WireError(f"{tag} of unhashable items") from None
+    if tag == "namedtuple":
+        return _namedtuple(body, depth, allow_pickle)
     if tag == "dict" and type(body) is list:
         pairs = {}
         for pair in body:
-            if type(pair) is not list or len(pair) != 2 or type(pair[0]) is not str:
+            if type(pair) is not list or len(pair) != 2:
                 raise WireError("malformed dict entry")
-            pairs[pair[0]] = decode(pair[1], depth + 1, allow_pickle)
+            try:
+                pairs[decode(pair[0], depth + 1, allow_pickle)] = decode(pair[1], depth + 1, allow_pickle)
+            except TypeError:
+                raise WireError("dict with an unhashable key") from None
         return pairs
-    if tag == "ndarray":
-        return _array(body, depth)
+    if tag == "complex" and type(body) is list and len(body) == 2 and all(type(v) in (int, float) for v in body):
+        return complex(*body)
+    if tag == "bytes" and type(body) is str:
+        try:
+            return base64.b64decode(body, validate=True)
+        except binascii.Error:
+            raise WireError("malformed bytes") from None
+    if tag == "npy":
+        return _from_npy(body)
     if tag == "npscalar":
-        return _array(body, depth)[()]
+        return _from_npy(body)[()]
+    if tag == "objarray":
+        return _object_array(body, depth, allow_pickle)
     if tag == "tensor":
-        import torch
-
-        return torch.from_numpy(_array(body, depth).copy())
+        return _decoded_tensor(body)
     if tag == "module_state" and type(body) is list:
         entries = []
         for entry in body:

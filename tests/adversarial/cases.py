@@ -98,6 +98,27 @@ def _stripped(ctx):
     return {NOTEBOOK: nb.to_bytes(nb.stripped(nb.answered(ctx.release, ctx.solution)))}
 
 
+def _wrapped(cell, before="", after=""):
+    """A builder answering everything correctly, the answer in ``cell`` between ``before`` and ``after``."""
+    def build(ctx):
+        answer = nb.solution_sources(ctx.solution)[cell]
+        return {NOTEBOOK: nb.to_bytes(nb.answered(ctx.release, ctx.solution, {cell: before + answer + after}))}
+    return build
+
+
+def _split_answer(ctx):
+    """The rnn_cell answer split in two cells that both carry its nbgrader metadata."""
+    notebook = nb.answered(ctx.release, ctx.solution)
+    return {NOTEBOOK: nb.to_bytes(nb.duplicated(notebook, "rnn_cell", 2, first_source="import numpy as np"))}
+
+
+def _pasted_test(copies):
+    def build(ctx):
+        notebook = nb.answered(ctx.release, ctx.solution)
+        return {NOTEBOOK: nb.to_bytes(nb.duplicated(notebook, "test_rnn_forward", copies))}
+    return build
+
+
 ZEROS = """\
 def rnn_cell(x, h, weight_ih, weight_hh, bias_ih, bias_hh):
     return np.zeros((x.shape[0], weight_hh.shape[1]))
@@ -224,6 +245,84 @@ def rnn_cell(x, h, weight_ih, weight_hh, bias_ih, bias_hh):
     return np.tanh(x @ weight_ih.T + bias_ih + h @ weight_hh.T + bias_hh)
 """
 
+TIMEIT = """
+%timeit -n 1 -r 1 rnn_cell(np.ones((1, 2)), np.ones((1, 3)), np.ones((3, 2)), np.ones((3, 3)), np.ones(3), np.ones(3))
+"""
+
+DISPLAY = """
+from IPython.display import Markdown
+display(Markdown("**rnn_cell** is defined"))
+get_ipython().user_ns["cell_defined_through_the_shell"] = True
+"""
+
+KERNEL_ONLY = """\
+_session = get_ipython().kernel.session.session  # exists only in a Jupyter kernel
+"""
+
+LIBRARY_RNNLAB = """\
+from rnnlab import rnn_cell as reference_cell
+
+def rnn_cell(x, h, weight_ih, weight_hh, bias_ih, bias_hh):
+    return reference_cell(x, h, weight_ih, weight_hh, bias_ih, bias_hh)
+"""
+
+LIBRARY_FUNCTIONAL = """\
+import torch
+from torch import _VF as kernels
+
+def rnn_cell(x, h, weight_ih, weight_hh, bias_ih, bias_hh):
+    t = [torch.as_tensor(v) for v in (x, h, weight_ih, weight_hh, bias_ih, bias_hh)]
+    return kernels.rnn_tanh_cell(*t).numpy()
+"""
+
+LIBRARY_MODULE = """\
+import torch
+
+def rnn_forward(xs, h0, weight_ih, weight_hh, bias_ih, bias_hh):
+    layer = torch.nn.RNN(weight_ih.shape[1], weight_ih.shape[0], dtype=torch.float64)
+    with torch.no_grad():
+        for name, value in zip(("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"),
+                               (weight_ih, weight_hh, bias_ih, bias_hh)):
+            getattr(layer, name).copy_(torch.as_tensor(value))
+        out, _ = layer(torch.as_tensor(xs, dtype=torch.float64), torch.as_tensor(h0, dtype=torch.float64)[None])
+    return out.numpy()
+"""
+
+TORCH_ARITHMETIC = """\
+import torch
+
+def rnn_cell(x, h, weight_ih, weight_hh, bias_ih, bias_hh):
+    x, h, w_ih, w_hh, b_ih, b_hh = (torch.from_numpy(v) for v in (x, h, weight_ih, weight_hh, bias_ih, bias_hh))
+    return torch.tanh(torch.addmm(b_ih, x, w_ih.T) + h @ w_hh.T + b_hh).numpy()
+"""
+
+RELU = """\
+def rnn_cell(x, h, weight_ih, weight_hh, bias_ih, bias_hh):
+    return np.maximum(0.0, x @ weight_ih.T + bias_ih + h @ weight_hh.T + bias_hh)
+"""
+
+LIST_SUBCLASS = """\
+class States(list):
+    pass
+
+def rnn_forward(xs, h0, weight_ih, weight_hh, bias_ih, bias_hh):
+    states, h = States(), h0
+    for x in xs:
+        h = rnn_cell(x, h, weight_ih, weight_hh, bias_ih, bias_hh)
+        states.append(h)
+    return states
+"""
+
+INT_SUBCLASS = """\
+class Count(int):
+    def __repr__(self):
+        return f"Count({int(self)})"
+
+def rnn_parameter_count(input_size, hidden_size, num_layers):
+    first = hidden_size * (input_size + hidden_size) + 2 * hidden_size
+    return Count(first + (num_layers - 1) * (2 * hidden_size * hidden_size + 2 * hidden_size))
+"""
+
 HUGE_IMAGE = """\
 from IPython.display import Image, display
 display(Image(data=b"\\x89PNG\\r\\n\\x1a\\n" + bytes(30_000_000), format="png"))
@@ -286,4 +385,34 @@ CASES = [
          "right answers that warn and write to stderr (Python and fd 2)"),
     Case("network", f"graded {FULL}", _appended("rnn_cell", NETWORK),
          "right answers, then a connection to a loopback server the test runs"),
+    # IPython in answer cells: a correct answer keeps its marks however the kernel ran it.
+    Case("cell_magic_time", f"graded {FULL}", _wrapped("rnn_cell", before="%%time\n"), "%%time on top of rnn_cell"),
+    Case("cell_magic_capture", f"graded {FULL}", _wrapped("rnn_forward", before="%%capture\n"),
+         "%%capture on top of rnn_forward"),
+    Case("line_magic_timeit", f"graded {FULL}", _wrapped("rnn_cell", after="\n" + TIMEIT),
+         "%timeit after rnn_cell, timing it"),
+    Case("display_and_shell", f"graded {FULL}", _wrapped("rnn_cell", after="\n" + DISPLAY),
+         "display() and get_ipython().user_ns in the answer cell"),
+    Case("kernel_magic", f"graded {FULL}", _wrapped("rnn_cell", before="%autosave 0\n"),
+         "%autosave, a magic of the Jupyter kernel"),
+    Case("not_replayable", "flagged 2", _wrapped("rnn_cell", before=KERNEL_ONLY),
+         "reads get_ipython().kernel, which exists only in a Jupyter kernel: named in the report"),
+    # Duplicated nbgrader cells: graded with the release's tests and every copy of the answer.
+    Case("split_answer", f"flagged {FULL}", _split_answer, "rnn_cell split in two cells with one grade id"),
+    Case("pasted_test_twice", f"flagged {FULL}", _pasted_test(2), "test_rnn_forward pasted once more"),
+    Case("pasted_test_thrice", f"flagged {FULL}", _pasted_test(3), "three copies of test_rnn_forward"),
+    # Answers that call a library's implementation of what they must write.
+    Case("library_rnnlab", "flagged 2", _notebook(rnn_cell=LIBRARY_RNNLAB),
+         "rnn_cell returns rnnlab's rnn_cell under another name"),
+    Case("library_functional", "flagged 2", _notebook(rnn_cell=LIBRARY_FUNCTIONAL),
+         "rnn_cell calls torch's internal rnn_tanh_cell through an alias of torch._VF"),
+    Case("library_module", "flagged 5", _notebook(rnn_forward=LIBRARY_MODULE), "rnn_forward runs torch.nn.RNN"),
+    Case("torch_arithmetic", f"graded {FULL}", _notebook(rnn_cell=TORCH_ARITHMETIC),
+         "a correct rnn_cell written with torch arithmetic (no false positive)"),
+    # Values cross as data whatever their container; a wrong answer scores as it should.
+    Case("list_subclass", f"graded {FULL}", _notebook(rnn_forward=LIST_SUBCLASS),
+         "rnn_forward returns a list subclass of arrays"),
+    Case("int_subclass", f"graded {FULL}", _notebook(rnn_parameter_count=INT_SUBCLASS),
+         "rnn_parameter_count returns an int subclass"),
+    Case("relu_for_tanh", "graded 2", _notebook(rnn_cell=RELU), "ReLU where tanh belongs"),
 ]

@@ -61,5 +61,27 @@ def stripped(notebook):
     return copied
 
 
+def duplicated(notebook, wanted: str, copies: int = 2, first_source=None):
+    """A copy of ``notebook`` where the cell ``wanted`` appears ``copies`` times in a row.
+
+    The copies carry the same nbgrader metadata and new cell ids, as JupyterLab's copy and
+    paste or Split Cell leaves them. ``first_source`` replaces the source of the first
+    copy (the first half of a split cell, the original being the second half).
+    """
+    copied = copy.deepcopy(notebook)
+    index = next(i for i, c in enumerate(copied.cells) if grade_id(c) == wanted)
+    original = copied.cells[index]
+    twins = [copy.deepcopy(original) for _ in range(copies - 1)]
+    for number, twin in enumerate(twins, 1):
+        twin["id"] = f"{original.get('id', 'cell')}-copy-{number}"
+    if first_source is not None:
+        twins[0].source = first_source
+        run = twins[:1] + [original] + twins[1:]
+    else:
+        run = [original] + twins
+    copied.cells[index:index + 1] = run
+    return copied
+
+
 def to_bytes(notebook) -> bytes:
     return nbformat.writes(notebook).encode()

@@ -11,6 +11,13 @@ SUBMISSIONS = [
     Submission("sigmoid_for_tanh",
                edits={"rnn_cell": [(TANH, "1 / (1 + np.exp(-(x @ weight_ih.T + bias_ih + h @ weight_hh.T + bias_hh)))")]},
                fails=failing("sigmoid where tanh belongs", *CELL_TESTS)),
+    # Named by kind: the function applied is recovered from the outputs, not looked up in a list.
+    Submission("relu_for_tanh",
+               edits={"rnn_cell": [(TANH, "np.maximum(0.0, x @ weight_ih.T + bias_ih + h @ weight_hh.T + bias_hh)")]},
+               fails=failing("apply ReLU there instead of tanh", *CELL_TESTS)),
+    Submission("dropped_recurrent_term",
+               edits={"rnn_cell": [(TANH, "np.tanh(x @ weight_ih.T + bias_ih + bias_hh)")]},
+               fails=failing("the term W_hh h_{t-1} is missing", *CELL_TESTS)),
     Submission("dropped_bias_hh",
                edits={"rnn_cell": [("+ h @ weight_hh.T + bias_hh)", "+ h @ weight_hh.T)")]},
                fails=failing("bias_hh is missing", *CELL_TESTS)),
