@@ -1,6 +1,6 @@
 """Tasks on a real Dask cluster (rnnlab.grading.cluster): a killed worker loses nothing, repeats nothing.
 
-Each test starts ``dask scheduler`` and two ``dask worker`` processes on 127.0.0.1
+Each test starts ``dask scheduler`` and one or two ``dask worker`` processes on 127.0.0.1
 (tests/services/dask_cluster.py; the first test checks that they listen nowhere else)
 and stops them at the end. The tasks
 (tests/services/dask_tasks.py) leave a file when they start, so the tests count how often
@@ -9,6 +9,7 @@ a task ran, and on which worker, independently of what Dask reports.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from pathlib import Path
@@ -32,32 +33,39 @@ def _wait_for(condition, what):
         time.sleep(0.05)
 
 
-def test_a_worker_killed_mid_task_loses_no_task_and_records_each_once(tmp_path):
+@contextlib.contextmanager
+def _connected(tmp_path: Path, workers: int):
+    """A cluster on 127.0.0.1, a client connected to it, and an empty folder for the tasks' markers."""
     markers = tmp_path / "markers"
     markers.mkdir()
+    with dask_cluster(tmp_path / "cluster", workers=workers) as running:
+        client = cluster.connect(running.address)
+        try:
+            yield running, client, markers
+        finally:
+            client.close()
+
+
+def test_a_worker_killed_mid_task_loses_no_task_and_records_each_once(tmp_path):
     names = [f"student{index:02d}" for index in range(6)]
-    with dask_cluster(tmp_path / "cluster", workers=2) as running:
+    with _connected(tmp_path, workers=2) as (running, client, markers):
         for process in [running.scheduler, *running.workers.values()]:
             addresses = listening(process.pid)
             assert addresses and all(a.startswith("127.0.0.1:") for a in addresses), addresses
-        client = cluster.connect(running.address)
-        try:
-            assert len(cluster.check_workers(client)) == 2
-            killed = {}
+        assert len(cluster.check_workers(client)) == 2
+        killed = {}
 
-            def kill_when_worker0_is_busy():
-                _wait_for(lambda: any(".worker-0." in p.name for p in markers.iterdir()), "worker-0 to start a task")
-                killed["task"] = next(p.name.split(".")[0] for p in markers.iterdir() if ".worker-0." in p.name)
-                running.kill_worker("worker-0")
+        def kill_when_worker0_is_busy():
+            _wait_for(lambda: any(".worker-0." in p.name for p in markers.iterdir()), "worker-0 to start a task")
+            killed["task"] = next(p.name.split(".")[0] for p in markers.iterdir() if ".worker-0." in p.name)
+            running.kill_worker("worker-0")
 
-            killer = threading.Thread(target=kill_when_worker0_is_busy)
-            killer.start()
-            lines = []
-            results = list(cluster.run_each(client, dask_tasks.slow, {name: (name, str(markers)) for name in names},
-                                            poll=0.2, log=lines.append))
-            killer.join(WAIT)
-        finally:
-            client.close()
+        killer = threading.Thread(target=kill_when_worker0_is_busy)
+        killer.start()
+        lines = []
+        results = list(cluster.run_each(client, dask_tasks.slow, {name: (name, str(markers)) for name in names},
+                                        poll=0.2, log=lines.append))
+        killer.join(WAIT)
 
     assert sorted(r.name for r in results) == names, "every task gives exactly one result"
     assert all(r.error is None for r in results), [r.error for r in results if r.error]
@@ -73,22 +81,16 @@ def test_a_worker_killed_mid_task_loses_no_task_and_records_each_once(tmp_path):
 
 
 def test_a_task_that_kills_every_worker_it_meets_is_reported_not_lost(tmp_path, monkeypatch):
-    markers = tmp_path / "markers"
-    markers.mkdir()
     # Give up on a task at the first worker death (Dask's default retries it on 3 more workers).
     monkeypatch.setenv("DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES", "0")
-    with dask_cluster(tmp_path / "cluster", workers=2) as running:
-        client = cluster.connect(running.address)
-        try:
-            before = cluster.workers(client)
-            poisoned = list(cluster.run_each(client, dask_tasks.kill_own_worker, {"mallory": None}))
-            _wait_for(lambda: len(cluster.workers(client)) == 1, "the scheduler to drop the dead worker")
-            dead = sorted(set(before) - set(cluster.workers(client)))
-            after = list(cluster.run_each(client, dask_tasks.slow,
-                                          {"dee": ("dee", str(markers)), "eve": ("eve", str(markers))},
-                                          allowed={"eve": dead}, no_worker_timeout=2, poll=0.2))
-        finally:
-            client.close()
+    with _connected(tmp_path, workers=2) as (running, client, markers):
+        before = cluster.workers(client)
+        poisoned = list(cluster.run_each(client, dask_tasks.kill_own_worker, {"mallory": None}))
+        _wait_for(lambda: len(cluster.workers(client)) == 1, "the scheduler to drop the dead worker")
+        dead = sorted(set(before) - set(cluster.workers(client)))
+        after = list(cluster.run_each(client, dask_tasks.slow,
+                                      {"dee": ("dee", str(markers)), "eve": ("eve", str(markers))},
+                                      allowed={"eve": dead}, no_worker_timeout=2, poll=0.2))
     assert len(poisoned) == 1 and poisoned[0].name == "mallory" and poisoned[0].value is None
     assert "workers that died" in poisoned[0].error
     outcomes = {r.name: r for r in after}
@@ -108,39 +110,27 @@ def _cancel_from_another_client(address: str, prefix: str, markers: Path, name: 
 
 
 def test_a_task_the_cluster_cancels_runs_again_and_gives_one_result(tmp_path):
-    markers = tmp_path / "markers"
-    markers.mkdir()
-    with dask_cluster(tmp_path / "cluster", workers=1) as running:
-        client = cluster.connect(running.address)
-        try:
-            canceller = threading.Thread(target=_cancel_from_another_client,
-                                         args=(running.address, "rnnlab-ada-", markers, "ada"))
-            canceller.start()
-            lines = []
-            # Long enough for the other client to connect and cancel it while it runs, however busy the machine.
-            results = list(cluster.run_each(client, dask_tasks.slow, {"ada": ("ada", str(markers), 10)},
-                                            poll=0.2, log=lines.append))
-            canceller.join(WAIT)
-        finally:
-            client.close()
+    with _connected(tmp_path, workers=1) as (running, client, markers):
+        canceller = threading.Thread(target=_cancel_from_another_client,
+                                     args=(running.address, "rnnlab-ada-", markers, "ada"))
+        canceller.start()
+        lines = []
+        # Long enough for the other client to connect and cancel it while it runs, however busy the machine.
+        results = list(cluster.run_each(client, dask_tasks.slow, {"ada": ("ada", str(markers), 10)},
+                                        poll=0.2, log=lines.append))
+        canceller.join(WAIT)
     assert [(r.name, r.error) for r in results] == [("ada", None)]
     assert dask_tasks.starts(markers)["ada"] == ["worker-0", "worker-0"], "cancelled while running, then run again"
     assert lines == ["The cluster cancelled the task of ada: submitting it again."]
 
 
 def test_no_worker_left_ends_the_wait_with_an_error_for_each_task(tmp_path):
-    markers = tmp_path / "markers"
-    markers.mkdir()
-    with dask_cluster(tmp_path / "cluster", workers=1) as running:
-        client = cluster.connect(running.address)
-        try:
-            running.kill_worker("worker-0")
-            _wait_for(lambda: not cluster.workers(client), "the scheduler to drop the worker")
-            started = time.monotonic()
-            results = list(cluster.run_each(client, dask_tasks.slow, {n: (n, str(markers)) for n in ("ada", "bob")},
-                                            no_worker_timeout=2, poll=0.2))
-        finally:
-            client.close()
+    with _connected(tmp_path, workers=1) as (running, client, markers):
+        running.kill_worker("worker-0")
+        _wait_for(lambda: not cluster.workers(client), "the scheduler to drop the worker")
+        started = time.monotonic()
+        results = list(cluster.run_each(client, dask_tasks.slow, {n: (n, str(markers)) for n in ("ada", "bob")},
+                                        no_worker_timeout=2, poll=0.2))
     assert sorted(r.name for r in results) == ["ada", "bob"]
     assert all(r.value is None and "no Dask worker" in r.error for r in results)
     assert time.monotonic() - started < WAIT
