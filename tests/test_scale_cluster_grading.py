@@ -14,7 +14,9 @@ autograde``:
 
 The tests then compare what each run left: the report (every field but timings) and the
 gradebook (every table's row count and every cell's scores) must be the same in all
-three; nothing of the killed job may outlive its worker.
+three; nothing of the killed job may outlive its worker. A last test points the command
+at a port where no scheduler listens, and asks for ``--jobs`` beside ``--scheduler``:
+both stop with a usage error before anything is graded or recorded.
 """
 
 from __future__ import annotations
@@ -172,3 +174,23 @@ def test_a_worker_killed_mid_job_loses_nothing_and_records_nothing_twice(runs):
     assert report == cluster_report, "re-grading after a lost worker gives the same report"
     assert state == cluster_state, "and the same gradebook rows: nothing lost, nothing twice"
     assert state["counts"]["submitted_assignment"] == 4
+
+
+def test_a_scheduler_that_does_not_answer_or_jobs_beside_it_stop_the_command_before_grading(tmp_path):
+    from journeys.servers import free_port
+
+    course = C.copy_course(tmp_path / "course")
+    C.submit(course, ASSIGNMENT, "ada", C.answered_release(course, ASSIGNMENT))
+    env = dict(os.environ, PATH=f"{Path(sys.prefix) / 'bin'}{os.pathsep}{os.environ['PATH']}",
+               DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT="2s")
+    address = f"tcp://127.0.0.1:{free_port()}"  # nothing listens there
+    silent = subprocess.run(_command(course, "--scheduler", address), capture_output=True, text=True,
+                            timeout=WAIT, env=env)
+    both = subprocess.run(_command(course, "--scheduler", address, "--jobs", "2"), capture_output=True, text=True,
+                          timeout=WAIT, env=env)
+    assert silent.returncode == 2, silent.stdout + silent.stderr
+    assert f"error: no Dask scheduler answered at {address} within 2 s" in silent.stderr, silent.stderr
+    assert both.returncode == 2 and "--jobs does not apply with --scheduler" in both.stderr, both.stderr
+    assert not (course / "autograded" / "ada").exists(), "nothing graded"
+    state = gradebook_state(f"sqlite:///{course / 'gradebook.db'}")
+    assert state["counts"]["submitted_assignment"] == 0 and state["grades"] == {}, "nothing recorded"
