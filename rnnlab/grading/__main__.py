@@ -31,6 +31,9 @@ def _parser() -> argparse.ArgumentParser:
     grade.add_argument("--course", default=".", help="course directory (default: the current one)")
     grade.add_argument("--student", action="append", help="grade only this student (repeatable)")
     grade.add_argument("--jobs", type=int, default=None, help="submissions graded at once (default: CPU cores)")
+    grade.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
+                       help="grade on the workers of this Dask scheduler instead of local processes "
+                            "(each worker runs as many jobs at once as it has threads)")
     grade.add_argument("--timeout", type=float, default=None,
                        help="CPU seconds of the student's code per notebook, all included (default 600)")
     grade.add_argument("--cell-timeout", type=float, default=None,
@@ -65,7 +68,8 @@ def _autograde(args) -> int:
                     timeout=args.timeout or DEFAULT_TIMEOUT, cell_timeout=args.cell_timeout, limits=limits,
                     use_bwrap=False if args.no_sandbox else None, keep_scratch=args.keep_scratch,
                     log=lambda line: print(line, file=sys.stderr, flush=True),
-                    backstop=args.backstop or DEFAULT_BACKSTOP, force=args.force)
+                    backstop=args.backstop or DEFAULT_BACKSTOP, force=args.force,
+                    scheduler=args.scheduler)
     try:
         outcomes = runner.run()
     except CalibrationFailed as failure:

@@ -12,7 +12,9 @@ CPU budget; past it, the job and everything it started are killed and the submis
 reported as not graded (the grading machine overloaded), while the others go on. Each
 job works on its own copy of the gradebook; the main process alone writes the course's
 gradebook (:mod:`rnnlab.grading.merge`), one finished submission at a time, and prints
-the report (:mod:`rnnlab.grading.report`).
+the report (:mod:`rnnlab.grading.report`). Given a Dask scheduler (``scheduler``), the
+jobs run on its workers instead (:mod:`rnnlab.grading.remote`); the main process still
+holds the gradebook alone (:func:`rnnlab.grading.database.single_writer`).
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ import json
 import os
 import shutil
 import signal
-import sqlite3
 import sys
 import tempfile
 import time
@@ -35,7 +36,7 @@ from pathlib import Path
 
 import nbformat
 
-from . import calibration
+from . import calibration, cluster, database
 from . import job as job_module
 from . import merge, report
 from .course import Course
@@ -128,18 +129,6 @@ def _judged_outside(result: dict, applicable: dict) -> dict:
     return result
 
 
-def _snapshot(db_url: str, target: Path) -> None:
-    """A consistent copy of the course's SQLite gradebook (the online backup API)."""
-    if not db_url.startswith("sqlite:///"):
-        raise ValueError(f"the grading command needs an SQLite gradebook; db_url is {db_url!r}")
-    source = sqlite3.connect(db_url[len("sqlite:///"):])
-    copy = sqlite3.connect(target)
-    with copy:
-        source.backup(copy)
-    source.close()
-    copy.close()
-
-
 class Runner:
     """Grades ``assignment`` of the course in ``root``; :meth:`run` returns the outcomes.
 
@@ -150,7 +139,7 @@ class Runner:
 
     def __init__(self, root, assignment, students=None, jobs=None, timeout=DEFAULT_TIMEOUT,
                  cell_timeout=None, limits=None, use_bwrap=None, keep_scratch=False, log=print,
-                 backstop=DEFAULT_BACKSTOP, force=False):
+                 backstop=DEFAULT_BACKSTOP, force=False, scheduler=None):
         self.course = Course(root)
         self.assignment = assignment
         self.students = students
@@ -166,10 +155,22 @@ class Runner:
         self.keep_scratch = keep_scratch
         self.force = force
         self.log = log
+        # A Dask scheduler's address: the jobs then run on its workers (rnnlab.grading.remote).
+        self.scheduler = cluster.scheduler_address(scheduler) if scheduler else None
+        if self.scheduler and jobs:
+            raise ValueError("--jobs does not apply with --scheduler: each Dask worker runs as many jobs at once "
+                             "as it has threads (dask worker --nthreads)")
         self.notes = []
 
     def run(self) -> list:
-        """Grade every submission; return the outcomes in student order."""
+        """Grade every submission; return the outcomes in student order.
+
+        :class:`~rnnlab.grading.database.GradebookBusy` while another run writes the gradebook.
+        """
+        with database.single_writer(self.course.coursedir.db_url):
+            return self._run()
+
+    def _run(self) -> list:
         if not self.course.has_assignment(self.assignment):
             self.log(f"The gradebook has no {self.assignment!r}: recording it from the source folder.")
             self.course.record_assignment(self.assignment)
@@ -191,13 +192,17 @@ class Runner:
         self.max_score = sum(info["points"] for nb in cells.values() for info in nb.values() if info["grade"])
         submissions = course.submissions(assignment, self.students)
         template = scratch / "gradebook-template.db"
-        _snapshot(course.coursedir.db_url, template)
+        database.snapshot(course.coursedir.db_url, template)
         preload(cells)
         self.sandbox.share_imports(course.root)
         releases = {}
         for name in notebooks:
             path = course.release_notebook(assignment, name)
             releases[name] = nbformat.read(str(path), as_version=4) if path.is_file() else None
+        if self.scheduler:
+            from . import remote
+
+            return remote.grade(self, scratch, notebooks, cells, releases, template, submissions)
         solution = self._calibration_submission(scratch / "calibration", notebooks)
         calibrating = (scratch / "calibration" / "job", calibration.STUDENT, solution)
         pending = deque([calibrating] + [(scratch / f"job-{index}", student, folder)
@@ -244,9 +249,10 @@ class Runner:
                     stop(pid)
         return sorted(outcomes, key=lambda o: o.student)
 
-    def _deadline(self, job) -> float:
+    @staticmethod
+    def _deadline(job) -> float:
         """When the runner stops a job whatever it is doing: the wall-clock backstop of its CPU budget."""
-        return time.monotonic() + self.backstop * job.cpu_budget + 60.0
+        return time.monotonic() + job.backstop * job.cpu_budget + 60.0
 
     def _calibration_submission(self, folder: Path, notebooks) -> Path:
         """The release answered with the solution, as a submitted folder (see :mod:`.calibration`)."""
@@ -277,13 +283,14 @@ class Runner:
                  + (f" ({outcome.reasons[0]})" if outcome.status == "failed" else ""))
         return outcome
 
-    def _result(self, job, status) -> dict:
+    @staticmethod
+    def _result(job, status) -> dict:
         """The job's result, or a failure saying why there is none (stopped at its backstop, crashed)."""
         result_file = job.workdir / "result.json"
         if result_file.is_file():
             return json.loads(result_file.read_text())
         if status is None:
-            wall = self.backstop * job.cpu_budget + 60.0
+            wall = job.backstop * job.cpu_budget + 60.0
             return {"student": job.student, "status": "failed", "reason": "overloaded",
                     "detail": f"{OVERLOADED} (the job was still running after {wall:g} s of wall-clock time "
                               f"and was stopped)", "seconds": wall}
