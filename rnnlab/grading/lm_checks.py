@@ -133,12 +133,17 @@ def _as_number(value, name):
     return float(array.reshape(()))
 
 
+def _chosen_cases(answer, name, visible, hidden_name, hidden):
+    """The cases a check runs: the visible ones, and the hidden ones when ``hidden``."""
+    if not callable(answer):
+        raise CheckFailed(f"{name} must be a function; it is {type(answer).__name__}")
+    return visible + (hidden_inputs(hidden_name) if hidden else ())
+
+
 def check_bits_per_char(bits_per_char, hidden=False):
     """``bits_per_char(logits, targets)`` against ``cross_entropy(logits[:-1], targets[1:]) / ln 2``."""
     __tracebackhide__ = True  # IPython leaves this frame out of the student's traceback
-    if not callable(bits_per_char):
-        raise CheckFailed(f"bits_per_char must be a function; it is {type(bits_per_char).__name__}")
-    chosen = BITS_VISIBLE + (hidden_inputs("BITS_HIDDEN") if hidden else ())
+    chosen = _chosen_cases(bits_per_char, "bits_per_char", BITS_VISIBLE, "BITS_HIDDEN", hidden)
     for case in chosen:
         logits, targets = case.draw()
         args = (torch.from_numpy(logits.astype(case.dtype)), torch.from_numpy(targets))
@@ -164,7 +169,7 @@ def check_bits_per_char(bits_per_char, hidden=False):
                 raise CheckFailed(f"{message}\n" + named(mistake.message))
         ratio = got / expected if expected else float("nan")
         raise CheckFailed(f"{message}\nYour value is {ratio:.4g} × the expected one; it matches none of the usual "
-                             "mistakes the tests know: compare your code with the formula above, one step at a time.")
+                          "mistakes the tests know: compare your code with the formula above, one step at a time.")
     print(f"OK: bits_per_char agrees with torch.nn.functional.cross_entropy / ln 2 on {len(chosen)} cases"
           f"{', the hidden ones included' if hidden else ''}.")
 
@@ -389,7 +394,7 @@ def _sample_verdict(case, model, prefix, drawn):
                f"{expected:.3f} on average ({z:+.1f} standard errors away).")
     fitting = [(picked(log_p), name) for name, log_p in rivals.items() if abs(_surprisal_z(log_p, drawn)) <= Z_LIMIT]
     if fitting:
-        return f"{message}\nYour samples follow what this mistake gives: {SAMPLE_MISTAKES[max(fitting)[1]]}"
+        return f"{message}\n" + named(SAMPLE_MISTAKES[max(fitting)[1]])
     return (f"{message}\nThey match none of the usual mistakes the tests know: feed the prefix, then at each step "
             "divide the last logits by the temperature, softmax, draw one character with the generator, and feed "
             "it back with the state.")
@@ -398,23 +403,21 @@ def _sample_verdict(case, model, prefix, drawn):
 def check_sample(sample, hidden=False):
     """``sample(model, prefix, temperature, generator, steps)``: seeded, and distributed as softmax(logits / T)."""
     __tracebackhide__ = True  # IPython leaves this frame out of the student's traceback
-    if not callable(sample):
-        raise CheckFailed(f"sample must be a function; it is {type(sample).__name__}")
-    chosen = SAMPLE_VISIBLE + (hidden_inputs("SAMPLE_HIDDEN") if hidden else ())
+    chosen = _chosen_cases(sample, "sample", SAMPLE_VISIBLE, "SAMPLE_HIDDEN", hidden)
     for case in chosen:
         model, prefix = case.draw()
         first = _call_sample(sample, case, model, prefix, case.seed)
         again = _call_sample(sample, case, model, prefix, case.seed)
         if not np.array_equal(first, again):
             raise CheckFailed(f"sample gave different characters on the inputs {case.describe()} for two "
-                                 f"generators seeded alike.\n{SAMPLE_MISTAKES['seed_ignored']}")
+                              f"generators seeded alike.\n" + named(SAMPLE_MISTAKES['seed_ignored']))
         if np.array_equal(first, _greedy(model, prefix, case.steps)) and case.temperature >= 0.5:
             raise CheckFailed(f"sample returned the most likely characters on the inputs {case.describe()}.\n"
-                                 f"{SAMPLE_MISTAKES['greedy']}")
+                              + named(SAMPLE_MISTAKES["greedy"]))
         other = _call_sample(sample, case, model, prefix, case.seed + 1000)
         if np.array_equal(first, other) and case.temperature >= 0.5:
             raise CheckFailed(f"sample gave the same {first.size} characters on the inputs {case.describe()} "
-                                 f"for generators seeded differently.\n{SAMPLE_MISTAKES['generator_unused']}")
+                              f"for generators seeded differently.\n" + named(SAMPLE_MISTAKES['generator_unused']))
         message = _sample_verdict(case, model, prefix, first)
         if message:
             raise CheckFailed(message)
