@@ -3,7 +3,7 @@
 Each cell is split in two:
 
 * a *step* function (``rnn_step``, ``gru_step``, ``lstm_step``) holds the equations of
-  DESIGN.md once. It receives the affine parts ``x W_ih^T + b_ih`` and ``h W_hh^T + b_hh``
+  DESIGN.md ("Notation") once. It receives the affine parts ``x W_ih^T + b_ih`` and ``h W_hh^T + b_hh``
   (shape ``(B, G*H)``, gates stacked in torch.nn's order; summed for the RNN and the LSTM,
   apart for the GRU) and returns the new state together with the gate values, which the
   hand-written BPTT of :mod:`rnnlab.recurrence` keeps for its backward pass;

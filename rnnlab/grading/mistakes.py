@@ -1,7 +1,7 @@
 """What the usual mistakes compute, so that a check can say which one a student made.
 
 Each function here is written once in numpy (float64) with keyword flags. With no flags
-it is the correct computation of DESIGN.md (the tests check it against ``torch.nn``);
+it is the correct computation of DESIGN.md, "Notation" (the tests check it against ``torch.nn``);
 each flag reproduces one mistake students make: the reset gate applied before ``W_hn``
 (Cho et al.), ``z`` and ``1 − z`` swapped, gate blocks read in the wrong order, a bias
 dropped, a weight used untransposed, a sigmoid where tanh belongs, an off-by-one in
