@@ -108,7 +108,7 @@ def rnn_cell(x, h, weight_ih, weight_hh, bias_ih, bias_hh, *, activation="tanh",
              drop_bias_ih=False, drop_bias_hh=False, transposed=False, swap_weights=False, drop=()):
     """``h_t = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh)`` and its usual mistakes.
 
-    ``activation`` may be a name of :data:`ACTIVATIONS` or any elementwise function;
+    ``activation`` may be a name of ``ACTIVATIONS`` or any elementwise function;
     ``drop`` names terms left out: "W_ih x", "b_ih", "W_hh h", "b_hh".
     """
     if swap_weights:

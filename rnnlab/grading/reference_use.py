@@ -8,7 +8,7 @@ call of a student's function (:mod:`rnnlab.grading.tracing`); :func:`judge` turn
 test's calls reached into the report's words. The test then scores 0 and the submission
 is flagged, until the instructor decides: the evidence is in the report.
 
-:data:`WRITTEN_BY_STUDENTS` lists the functions this applies to, across assignments;
+``WRITTEN_BY_STUDENTS`` lists the functions this applies to, across assignments;
 functions that are meant to use the package (``train_cell`` builds ``rnnlab.GRU`` and
 calls ``rnnlab.train``) or that act on a given module (``set_forget_gate_bias``) are not
 in it. Each exercise tells students so where the task is set (solutions/<a>.md).

@@ -6,7 +6,7 @@ each call into a library implementation of a recurrent network, whatever name or
 reached it:
 
 - ``rnnlab``'s reference code (its cells, modules, recurrences and gradient tools: the
-  files named in :data:`RNNLAB_IMPLEMENTATIONS`);
+  files named in ``RNNLAB_IMPLEMENTATIONS``);
 - PyTorch's recurrent modules, anything run from ``torch/nn/modules/rnn.py``
   (``torch.nn.RNNCell``, ``GRUCell``, ``LSTMCell``, ``RNN``, ``GRU``, ``LSTM``: built or
   called);
