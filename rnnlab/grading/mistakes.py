@@ -374,7 +374,7 @@ LSTM_CELL_MISTAKES = [
 ]
 
 LOOP_MISTAKES = [
-    Mistake("recorded_before_step", "off by one in time: the row for step t holds the state *before* "
+    Mistake("recorded_before_step", "off by one in time: the row for step t holds the state before "
             "reading x_t (row 0 is your h0). Store the new state after computing it; the last row is h_T.",
             loop={"record_before": True}),
     Mistake("started_from_zeros", "the loop starts from zeros instead of the initial state you were given: "
@@ -394,11 +394,11 @@ def sequence_mistakes(cell_mistakes):
 
 
 BPTT_MISTAKES = [
-    Mistake("norms_one_step_early", "off by one in time: your norms[k] is ‖∂L/∂h‖ of the state *before* step k "
+    Mistake("norms_one_step_early", "off by one in time: your norms[k] is ‖∂L/∂h‖ of the state before step k "
             "(norms[0] is ‖∂L/∂h_0‖). Record ‖∂L/∂h_t‖ before propagating it to h_{t-1}; norms[-1] is ‖h_T − target‖.",
             flags={"norms_one_step_early": True}),
     Mistake("weight_hh_with_new_state", "off by one in time in weight_hh's gradient: step t contributes "
-            "(∂L/∂a_t)^T h_{t-1}, the state that *entered* the step, not h_t.",
+            "(∂L/∂a_t)^T h_{t-1}, the state that entered the step, not h_t.",
             flags={"weight_hh_with_new_state": True}),
     Mistake("tanh_derivative_of_preactivation", "the tanh derivative is taken of the pre-activation: "
             "tanh'(a_t) = 1 − tanh(a_t)² = 1 − h_t², not 1 − a_t².",
