@@ -22,6 +22,7 @@ import importlib
 import inspect
 import pkgutil
 import re
+import tomllib
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -489,7 +490,8 @@ def test_public_api_walk_sees_modules_and_names():
 def test_every_page_states_the_licences_of_code_and_text():
     licence = (ROOT / "LICENSE").read_text()
     assert "MIT License" in licence and "Creative Commons Attribution 4.0" in licence
-    assert 'license = {text = "MIT"}' in (ROOT / "pyproject.toml").read_text()
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["license"] == "MIT", "the package's licence (PEP 639 SPDX expression) must be MIT"
     unstated = [str(path.relative_to(HTML)) for path in browser_pages()
                 if not all(words in path.read_text() for words in ("CC BY 4.0", "MIT"))]
     assert not unstated, f"pages whose footer does not state both licences: {unstated}"
