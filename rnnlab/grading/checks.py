@@ -211,14 +211,11 @@ def _verdict(spec, case, arrays, got, expected, graded, cause=None):
     if right:
         lines.append(f"  {', '.join(right)} {'is' if len(right) == 1 else 'are'} right.")
     explained = cause() if cause else None
-    mistake = None if explained else _matching_mistake(spec, arrays, got, expected, graded)
-    kind = None
-    if not explained and mistake is None:
-        kind = kinds.explain(spec.name, arrays, got, expected, close)
+    mistake = None if explained else _mistake_text(spec, arrays, got, expected, graded)
     if explained:
         lines += explained
-    elif mistake is not None or kind is not None:
-        lines.append(named(mistake.message if mistake is not None else kind))
+    elif mistake is not None:
+        lines.append(named(mistake))
     else:
         scaled = _scale_hint({k: got[k] for k in graded}, {k: expected[k] for k in graded})
         lines.append(scaled or "It matches none of the usual mistakes the tests know; "
@@ -256,11 +253,20 @@ def _cell_lines(spec, cell, case, arrays, args, got, graded):
     except CheckFailed:
         return None
     cell_expected = inner.outputs(inner.reference(arrays))
-    mistake = _matching_mistake(inner, arrays, cell_got, cell_expected, list(cell_expected))
+    mistake = _mistake_text(inner, arrays, cell_got, cell_expected, list(cell_expected))
     return [f"{FROM_EARLIER}{spec.name} returns exactly what your {inner.name} gives, step by step.",
             f"The error comes from {inner.name}, which its own test above already counts."
             + ("" if mistake else f" That test says what is wrong with {inner.name}."),
-            *([named(mistake.message)] if mistake else [])]
+            *([named(mistake)] if mistake else [])]
+
+
+def _mistake_text(spec, arrays, got, expected, graded):
+    """What the usual mistake that gives these outputs is, in words: a catalogued mistake
+    first, else one found by its kind (:func:`rnnlab.grading.kinds.explain`); None if neither."""
+    mistake = _matching_mistake(spec, arrays, got, expected, graded)
+    if mistake is not None:
+        return mistake.message
+    return kinds.explain(spec.name, arrays, got, expected, close)
 
 
 def run_check(spec, answer, hidden=False, graded=None, what=None, cell=None):
