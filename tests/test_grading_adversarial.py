@@ -441,7 +441,7 @@ def test_a_solution_that_fails_its_tests_stops_the_run_before_anything_is_record
     submit(course, "correct", {NOTEBOOK_NAME: field_notebook(ASSIGNMENT)})
     done, _ = grade(course)
     assert done.returncode == 2, done.stdout[-2000:] + done.stderr[-3000:]
-    assert ("rnn_forward/test_rnn_cell: the solution scores 0 of 2 in the sandboxed kernel: AssertionError: "
+    assert ("rnn_forward/test_rnn_cell: the solution scores 0 of 2 in the sandboxed kernel: CheckFailed: "
             "rnn_cell is wrong") in done.stderr
     assert "apply ReLU there instead of tanh" in done.stderr
     assert gradebook_grades(course) == {}

@@ -230,7 +230,7 @@ def _stacked(states):
     return np.stack([as_array(s, "the state") for s in states])
 
 
-def _cell_lines(spec, cell, case, arrays, args, got, graded):
+def _cell_lines(spec, cell, case, arrays, args, got, expected, graded):
     """When a sequence answer is a correct loop over the student's own wrong cell: the lines saying so.
 
     The student's ``cell`` is run step by step by a correct loop on the same inputs; if
@@ -253,7 +253,10 @@ def _cell_lines(spec, cell, case, arrays, args, got, graded):
     except CheckFailed:
         return None
     cell_expected = inner.outputs(inner.reference(arrays))
-    mistake = _mistake_text(inner, arrays, cell_got, cell_expected, list(cell_expected))
+    # Named from the whole sequence first: over many steps the outputs can show what one
+    # step cannot (a clip that only bites once |c_t| passes 1); else as the cell's own test.
+    mistake = (_mistake_text(spec, arrays, got, expected, graded)
+               or _mistake_text(inner, arrays, cell_got, cell_expected, list(cell_expected)))
     return [f"{FROM_EARLIER}{spec.name} returns exactly what your {inner.name} gives, step by step.",
             f"The error comes from {inner.name}, which its own test above already counts."
             + ("" if mistake else f" That test says what is wrong with {inner.name}."),
@@ -291,7 +294,8 @@ def run_check(spec, answer, hidden=False, graded=None, what=None, cell=None):
             raise CheckFailed(f"{spec.name}: {exc} (inputs {case.describe(spec.sequence)})") from None
         cause = None
         if callable(cell) and spec.cell is not None:
-            cause = lambda: _cell_lines(spec, cell, case, arrays, args, got, graded_keys)  # noqa: E731
+            cause = lambda: _cell_lines(spec, cell, case, arrays, args, got, expected,  # noqa: E731
+                                         graded_keys)
         message = _verdict(spec, case, arrays, got, expected, graded_keys, cause)
         if message:
             raise CheckFailed(message)
