@@ -802,8 +802,9 @@ def test_class_summary_counts_each_named_mistake_once_per_student(lstm_class):
     for submission in listed:
         phrases = {p for p in submission.fails.values() if p}
         for phrase in phrases:
-            (mistake,) = [m for m in summary if phrase in m]
-            assert submission.student in summary[mistake], (submission.student, summary)
+            matching = [m for m in summary if phrase in m]
+            assert len(matching) == 1, (submission.student, phrase, matching)
+            assert submission.student in summary[matching[0]], (submission.student, summary)
     # Every student the summary names has exactly the mistakes built into their submission.
     named = {s for who in summary.values() for s in who}
     assert named == {s.student for s in built.SUBMISSIONS if any(s.fails.values())}

@@ -12,7 +12,7 @@ SUBMISSIONS = [
                fails=failing("you read them as i, f, o, g", *ALL)),
     Submission("sigmoid_on_cell",
                edits={"lstm_cell": [("torch.sigmoid(o) * torch.tanh(c_new)", "torch.sigmoid(o) * torch.sigmoid(c_new)")]},
-               fails=failing("h_t = o_t ⊙ tanh(c_t)", *ALL)),
+               fails=failing("you used the sigmoid where tanh belongs: h_t = o_t ⊙ tanh(c_t)", *ALL)),
     # One step keeps |c_t| < 1 on the tests' inputs, where hard tanh is the identity: the cell
     # tests name the missing tanh their outputs show; over five steps c_t passes 1 and the
     # sequence tests see the clip.
