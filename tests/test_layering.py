@@ -40,7 +40,7 @@ BELOW_CELLS = {"rnnlab._checks", "rnnlab.errors"}
 MODELS = {"rnnlab.cells", "rnnlab.recurrence", "rnnlab.modules", "rnnlab.gradients", "rnnlab.stacking"}
 IN_KERNEL = {f"rnnlab.grading.{name}" for name in (
     "checks", "training_checks", "lm_checks", "forget_bias", "mistakes", "kinds", "oracles", "cases",
-    "hidden", "running")}
+    "hidden", "running", "messages")}
 STUDENT_PROCESS = {f"rnnlab.grading.{name}" for name in ("child", "tracing", "wire")}
 
 

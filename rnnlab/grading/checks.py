@@ -28,7 +28,8 @@ from . import kinds
 from . import mistakes as M
 from . import oracles
 from .cases import cases
-from .running import FROM_EARLIER, CheckFailed, call_quietly, explain_exception, hidden_inputs, named, run_answer
+from .messages import FROM_EARLIER, named
+from .running import CheckFailed, call_quietly, explain_exception, hidden_inputs, run_answer
 
 RTOL = 1e-4   # loose enough for float32 arithmetic, far tighter than any mistake
 ATOL = 1e-5   # times max(1, largest expected magnitude)

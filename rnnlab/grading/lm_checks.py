@@ -29,7 +29,8 @@ import torch
 
 from .checks import Wrong, as_array, close
 from .mistakes import Mistake, singles_then_pairs
-from .running import CheckFailed, hidden_inputs, named, run_answer
+from .messages import named
+from .running import CheckFailed, hidden_inputs, run_answer
 
 LN2 = math.log(2.0)
 Z_LIMIT = 5.0   # standard errors of the mean surprisal that a correct sampler stays within

@@ -31,7 +31,7 @@ from pathlib import Path
 import nbformat
 
 from .feedback import FOR_INSTRUCTOR
-from .running import FROM_EARLIER, NAMED_MISTAKE
+from .messages import FROM_EARLIER, NAMED_MISTAKE
 
 AUTOGRADER, INSTRUCTOR = "autograder", "instructor"
 

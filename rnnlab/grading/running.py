@@ -20,9 +20,6 @@ import warnings
 import numpy as np
 import torch
 
-# Lines of a message that the instructor's report reads (rnnlab.grading.report).
-NAMED_MISTAKE = "The mistake: "              # names a usual mistake; the report counts them over the class
-FROM_EARLIER = "The loop itself is right: "   # the error is an earlier function's, counted in its own test
 _BOLD, _PLAIN = "\x1b[1m", "\x1b[0m"
 
 
@@ -39,11 +36,6 @@ class CheckFailed(AssertionError):
     def _render_traceback_(self):
         first, *rest = str(self).splitlines() or [""]
         return [f"{_BOLD}{first}{_PLAIN}", *rest]
-
-
-def named(mistake_text: str) -> str:
-    """The line of a message that names a usual mistake."""
-    return NAMED_MISTAKE + mistake_text
 
 
 def hidden_inputs(name: str):

@@ -15,7 +15,8 @@ import numpy as np
 import torch
 
 from .checks import check_whole_numbers
-from .running import CheckFailed, call_quietly, explain_exception, hidden_inputs, named
+from .messages import named
+from .running import CheckFailed, call_quietly, explain_exception, hidden_inputs
 
 CELLS = ("gru", "lstm")
 
