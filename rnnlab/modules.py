@@ -36,14 +36,14 @@ from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 from ._checks import check_int, check_positive_int, describe
 from .errors import DTypeError, ShapeError
 from .cells import NONLINEARITIES, project
-from .recurrence import run_layer
+from .recurrence import KINDS, CellKind
 
 
-class _Recurrent(nn.Module):
-    """What the three modules share; subclasses set ``cell`` ('RNN', 'GRU' or 'LSTM') and ``gates``."""
+class RNNBase(nn.Module):
+    """What the three modules share, as ``torch.nn.RNNBase``; each subclass sets ``kind``, its
+    row of :data:`rnnlab.recurrence.KINDS` (gates, autograd Function, cell state, ...)."""
 
-    cell = ""
-    gates = 1
+    kind: CellKind
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, proj_size=0, device=None, dtype=None):
@@ -65,7 +65,7 @@ class _Recurrent(nn.Module):
         self.bias, self.batch_first, self.bidirectional = bias, batch_first, bidirectional
         self.dropout = float(dropout)
         factory = {"device": device, "dtype": dtype}
-        rows, out = self.gates * self.hidden_size, self._output_size
+        rows, out = self.kind.gates * self.hidden_size, self._output_size
         self._flat_weights_names = []
         for layer in range(self.num_layers):
             shapes = {"weight_ih": (rows, self.input_size if layer == 0 else out * self.num_directions),
@@ -86,7 +86,7 @@ class _Recurrent(nn.Module):
     @property
     def mode(self) -> str:
         """torch.nn's name of the recurrence: 'RNN_TANH', 'RNN_RELU', 'GRU' or 'LSTM'."""
-        return self.cell
+        return self.kind.mode
 
     @property
     def num_directions(self) -> int:
@@ -141,6 +141,33 @@ class _Recurrent(nn.Module):
 
     def forward(self, input, hx=None):
         """Run the whole stack over ``input``; returns ``(output, h_n)`` (LSTM: ``(output, (h_n, c_n))``)."""
+        return self._forward(input, hx, self.kind.run)
+
+    def forward_unrolled(self, input, hx=None):
+        """``forward`` run step by step in plain autograd operations, keeping every state.
+
+        ``input`` is a tensor, batched or not (not a ``PackedSequence``). Each layer runs
+        ``kind.unroll`` instead of the kind's autograd Function, so every h_t (and c_t) of
+        the last layer is a node of the autograd graph, and ``torch.autograd.grad`` with
+        respect to it gives the *total* derivative dL/dh_t (:func:`rnnlab.hidden_grad_norms`).
+        Returns ``(output, states)``: ``forward``'s output, and for each direction the list
+        over time steps t = 0..T-1 of the last layer's pairs ``(h_t, c_t)`` (c_t None without
+        a cell state), each (B, H_out) and (B, H).
+        """
+        if isinstance(input, PackedSequence):
+            raise TypeError("input must be a tensor for forward_unrolled, got a PackedSequence")
+        runs = []
+
+        def unroll(*arguments):
+            hs, cs = self.kind.unroll(*arguments)
+            runs.append(list(zip(hs, cs)))
+            return torch.stack(hs), torch.stack(cs) if self.kind.cell_state else None
+
+        output, _ = self._forward(input, hx, unroll)
+        last = runs[-self.num_directions:]
+        return output, [steps if direction == 0 else steps[::-1] for direction, steps in enumerate(last)]
+
+    def _forward(self, input, hx, run):
         packed = isinstance(input, PackedSequence)
         if packed:
             self._check_features("input", input.data, input.data)
@@ -156,7 +183,7 @@ class _Recurrent(nn.Module):
         h0, c0 = self._initial_state(hx, x, batched)
         dtype = self._compute_dtype(x)
         with torch.autocast(x.device.type, enabled=False) if dtype is not None else nullcontext():
-            output, h_n, c_n = self._layers(*(_cast(t, dtype) for t in (x, h0, c0)), lengths, dtype)
+            output, h_n, c_n = self._layers(*(_cast(t, dtype) for t in (x, h0, c0)), lengths, dtype, run)
         if packed:
             output = _packed_like(input, output)
         elif not batched:
@@ -164,10 +191,11 @@ class _Recurrent(nn.Module):
             c_n = None if c_n is None else c_n.squeeze(1)
         elif self.batch_first:
             output = output.transpose(0, 1)
-        return (output, (h_n, c_n)) if self.cell == "LSTM" else (output, h_n)
+        return (output, (h_n, c_n)) if self.kind.cell_state else (output, h_n)
 
-    def _layers(self, x, h0, c0, lengths, dtype):
-        """The stack over ``x`` (T, B, I); ``lengths`` (B,) for padded packed sequences or None."""
+    def _layers(self, x, h0, c0, lengths, dtype, run):
+        """The stack over ``x`` (T, B, I); ``lengths`` (B,) for padded packed sequences or None;
+        ``run`` runs one layer in one direction, with the signature of ``CellKind.run``."""
         final_h, final_c = [], []
         last = None if lengths is None else (lengths.to(x.device) - 1)
         for layer in range(self.num_layers):
@@ -178,13 +206,11 @@ class _Recurrent(nn.Module):
                 index = layer * self.num_directions + direction
                 weight_ih, weight_hh, bias_ih, bias_hh, weight_hr = (_cast(w, dtype) for w in
                                                                      self._layer_parameters(layer, suffix))
-                both = bias_ih if self.cell == "GRU" or bias_ih is None else bias_ih + bias_hh
+                both = bias_ih + bias_hh if self.kind.sums_biases and bias_ih is not None else bias_ih
                 gi = project(x, weight_ih, both)
                 if direction == 1:
                     gi = _reversed(gi, lengths)
-                hs, cs = run_layer(self.cell, gi, h0[index], weight_hh, bias_hh,
-                                   None if c0 is None else c0[index], weight_hr,
-                                   nonlinearity=getattr(self, "nonlinearity", "tanh"))
+                hs, cs = run(gi, h0[index], weight_hh, bias_hh, None if c0 is None else c0[index], weight_hr)
                 final_h.append(_at_last_steps(hs, last))
                 if cs is not None:
                     final_c.append(_at_last_steps(cs, last))
@@ -200,7 +226,7 @@ class _Recurrent(nn.Module):
         if not torch.is_autocast_enabled(x.device.type) or x.dtype not in (torch.float32, torch.float16,
                                                                              torch.bfloat16):
             return None
-        return x.dtype if self.cell == "GRU" else torch.get_autocast_dtype(x.device.type)
+        return torch.get_autocast_dtype(x.device.type) if self.kind.autocast_lower_precision else x.dtype
 
     def _check_input(self, input):
         if not isinstance(input, torch.Tensor):
@@ -230,8 +256,8 @@ class _Recurrent(nn.Module):
         h_shape, c_shape = (layers, batch, self._output_size), (layers, batch, self.hidden_size)
         if hx is None:
             h0 = x.new_zeros(h_shape)
-            return h0, (x.new_zeros(c_shape) if self.cell == "LSTM" else None)
-        if self.cell == "LSTM":
+            return h0, (x.new_zeros(c_shape) if self.kind.cell_state else None)
+        if self.kind.cell_state:
             if not isinstance(hx, (tuple, list)) or len(hx) != 2:
                 raise TypeError(f"hx must be a pair (h_0, c_0) for an LSTM, got {describe(hx)}")
             return self._check_state("h_0", hx[0], h_shape, x, batched), self._check_state("c_0", hx[1], c_shape, x, batched)
@@ -294,7 +320,7 @@ def _refuse_proj_size(cell, kwargs):
         raise ValueError(f"proj_size is only supported by the LSTM, not the {cell}, got proj_size={kwargs['proj_size']}")
 
 
-class RNN(_Recurrent):
+class RNN(RNNBase):
     """Elman RNN, drop-in for ``torch.nn.RNN``: ``h_t = tanh(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh)``.
 
     ``nonlinearity`` is ``'tanh'`` (default) or ``'relu'``; as in torch.nn it may also be
@@ -303,8 +329,6 @@ class RNN(_Recurrent):
     direction: ``weight_ih_l{k}`` (H, I or D*H), ``weight_hh_l{k}`` (H, H), ``bias_ih_l{k}``
     and ``bias_hh_l{k}`` (H,). ``mode`` is ``'RNN_TANH'`` or ``'RNN_RELU'``.
     """
-
-    cell, gates = "RNN", 1
 
     def __init__(self, *args, **kwargs):
         _refuse_proj_size("RNN", kwargs)
@@ -320,28 +344,28 @@ class RNN(_Recurrent):
         super().__init__(*args, **kwargs)
 
     @property
-    def mode(self) -> str:
-        return "RNN_TANH" if self.nonlinearity == "tanh" else "RNN_RELU"
+    def kind(self) -> CellKind:
+        return KINDS[f"RNN_{self.nonlinearity.upper()}"]
 
     def extra_repr(self):
         return super().extra_repr() + ("" if self.nonlinearity == "tanh" else f", nonlinearity={self.nonlinearity!r}")
 
 
-class GRU(_Recurrent):
+class GRU(RNNBase):
     """GRU, drop-in for ``torch.nn.GRU``; gates stacked r, z, n in every weight (3H rows).
 
     ``r = σ(W_ir x + b_ir + W_hr h + b_hr)``, ``z = σ(W_iz x + b_iz + W_hz h + b_hz)``,
     ``n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn))``, ``h' = (1 − z) ⊙ n + z ⊙ h``.
     """
 
-    cell, gates = "GRU", 3
+    kind = KINDS["GRU"]
 
     def __init__(self, *args, **kwargs):
         _refuse_proj_size("GRU", kwargs)
         super().__init__(*args, **kwargs)
 
 
-class LSTM(_Recurrent):
+class LSTM(RNNBase):
     """LSTM, drop-in for ``torch.nn.LSTM``; gates stacked i, f, g, o in every weight (4H rows).
 
     ``c' = f ⊙ c + i ⊙ g``, ``h' = o ⊙ tanh(c')``. Returns ``(output, (h_n, c_n))``.
@@ -351,4 +375,27 @@ class LSTM(_Recurrent):
     layer k > 0 has D*P features, and ``h_0``/``h_n``/``output`` have P per direction.
     """
 
-    cell, gates = "LSTM", 4
+    kind = KINDS["LSTM"]
+
+
+def rnnlab_twin(module: nn.Module) -> RNNBase:
+    """The rnnlab module with the configuration and the weights of a torch.nn ``RNN``,
+    ``GRU`` or ``LSTM`` (any module with their ``mode`` and parameter names), in the same
+    training mode, on the same device, in the same dtype."""
+    kind = KINDS[module.mode]
+    options = dict(num_layers=module.num_layers, bias=module.bias, batch_first=module.batch_first,
+                   dropout=module.dropout, bidirectional=module.bidirectional)
+    if getattr(module, "proj_size", 0):
+        options["proj_size"] = module.proj_size
+    if kind.nonlinearity is not None:
+        options["nonlinearity"] = kind.nonlinearity
+    reference = next(module.parameters())
+    with warnings.catch_warnings():             # torch.nn warned about the arguments already
+        warnings.simplefilter("ignore")
+        twin = _CLASSES[kind.name](module.input_size, module.hidden_size, **options,
+                                   device=reference.device, dtype=reference.dtype)
+    twin.load_state_dict(module.state_dict())
+    return twin.train(module.training)
+
+
+_CLASSES = {cls.__name__: cls for cls in RNNBase.__subclasses__()}

@@ -35,9 +35,18 @@ What else the Functions support, and how:
   ``vmap`` rule maps ``torch.func.vmap`` onto this form (or, when only the data are
   batched, onto a larger batch B), so ``vmap`` over stacked parameters runs the same
   hand-written BPTT instead of a per-operation batched loop (see :mod:`rnnlab.stacking`).
+
+:data:`KINDS` is the one table of cell kinds, keyed by torch.nn's ``mode``: for each, the
+gate count, the autograd Function, one step in plain autograd operations, whether it keeps
+a cell state, its nonlinearity, and the two torch.nn conventions that differ between kinds.
+:mod:`rnnlab.modules` and :func:`rnnlab.hidden_grad_norms` read it instead of comparing the
+kind's name.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
 
 import torch
 from torch.autograd import forward_ad
@@ -484,15 +493,102 @@ def _vmap_rule(function, info, in_dims, args, roles):
     return unplace(outputs), axis
 
 
-def run_layer(mode, gi, h0, weight_hh, bias_hh=None, c0=None, weight_hr=None, nonlinearity="tanh"):
-    """Run one layer in one direction over the input projections ``gi`` (T, B, G*H).
+# --- the table of cell kinds ----------------------------------------------------------------
+# Each kind passes its own arguments to its Function, and steps once in plain autograd
+# operations (the equations of rnnlab.cells, as the Function's forward runs them).
 
-    For the RNN and the LSTM, ``gi`` already holds both biases (they only add); the GRU
-    keeps ``bias_hh`` apart. Returns ``(hs, cs)``: every hidden state (T, B, H), and for
-    the LSTM every cell state (T, B, H) (else None). Stacked weights work the same way.
+
+def _rnn_arguments(gi, h0, c0, weight_hh, bias_hh, weight_hr, nonlinearity):
+    return gi, h0, weight_hh, nonlinearity
+
+
+def _rnn_step(gi_t, h, c, weight_hh, bias_hh, weight_hr, nonlinearity):
+    return rnn_step(_times(h, weight_hh.mT, gi_t), nonlinearity), None
+
+
+def _gru_arguments(gi, h0, c0, weight_hh, bias_hh, weight_hr, nonlinearity):
+    return gi, h0, weight_hh, bias_hh
+
+
+def _gru_step(gi_t, h, c, weight_hh, bias_hh, weight_hr, nonlinearity):
+    return gru_step(gi_t, _times(h, weight_hh.mT, _bias_row(bias_hh, weight_hh)), h)[0], None
+
+
+def _lstm_arguments(gi, h0, c0, weight_hh, bias_hh, weight_hr, nonlinearity):
+    return gi, h0, c0, weight_hh, weight_hr
+
+
+def _lstm_step(gi_t, h, c, weight_hh, bias_hh, weight_hr, nonlinearity):
+    m, c, _ = lstm_step(_times(h, weight_hh.mT, gi_t), c)
+    return (m if weight_hr is None else _times(m, weight_hr.mT)), c          # h_t = W_hr (o_t ⊙ tanh c_t)
+
+
+@dataclass(frozen=True)
+class CellKind:
+    """One kind of recurrent cell, as torch.nn's ``mode`` names it.
+
+    ``name`` is the module's class name (``"RNN"``, ``"GRU"``, ``"LSTM"``); ``gates`` the
+    number G of gate blocks stacked in every weight (G·H rows); ``function`` the
+    ``torch.autograd.Function`` that runs a layer with its hand-written BPTT; ``cell_state``
+    whether the kind carries a cell state c_t beside h_t (the module then takes and returns
+    ``(h, c)``); ``nonlinearity`` the Elman RNN's ``'tanh'`` or ``'relu'`` (None for the
+    gated cells); ``sums_biases`` whether ``b_hh`` only adds, so ``gi`` holds both biases
+    (the GRU keeps ``b_hh`` apart: r_t multiplies ``W_hn h + b_hn``);
+    ``autocast_lower_precision`` whether torch.nn computes the kind in autocast's lower
+    precision on a CPU (the RNN, and the LSTM through oneDNN) rather than in its input's
+    dtype (the GRU). ``arguments`` and ``step`` adapt the kind's own calling conventions
+    to the one ``run`` and ``unroll`` share.
     """
-    if mode == "LSTM":
-        return LSTMRecurrence.apply(gi, h0, c0, weight_hh, weight_hr)[:2]
-    if mode == "GRU":
-        return GRURecurrence.apply(gi, h0, weight_hh, bias_hh)[0], None
-    return RNNRecurrence.apply(gi, h0, weight_hh, nonlinearity), None
+
+    mode: str
+    name: str
+    gates: int
+    function: type[torch.autograd.Function]
+    cell_state: bool
+    nonlinearity: str | None
+    sums_biases: bool
+    autocast_lower_precision: bool
+    arguments: Callable
+    step: Callable
+
+    def run(self, gi, h0, weight_hh, bias_hh=None, c0=None, weight_hr=None):
+        """Run one layer in one direction over the input projections ``gi`` (T, B, G*H).
+
+        ``gi`` holds both biases when ``sums_biases`` (else ``bias_hh`` comes apart);
+        ``c0`` (B, H) for a kind with a cell state; ``weight_hr`` (P, H) for an LSTM that
+        projects. Returns ``(hs, cs)``: every hidden state (T, B, H or P), and every cell
+        state (T, B, H) or None. Stacked weights (a leading S) work the same way.
+        """
+        outputs = self.function.apply(*self.arguments(gi, h0, c0, weight_hh, bias_hh, weight_hr,
+                                                      self.nonlinearity))
+        if isinstance(outputs, torch.Tensor):
+            return outputs, None
+        return outputs[0], outputs[1] if self.cell_state else None
+
+    def unroll(self, gi, h0, weight_hh, bias_hh=None, c0=None, weight_hr=None):
+        """What :meth:`run` computes, one step at a time in plain autograd operations, so that
+        every state is a node of the graph (slower; no hand-written backward). Returns the
+        lists ``[h_0', ..., h_{T-1}']`` and ``[c_0', ...]`` (Nones without a cell state)."""
+        hs, cs, h, c = [], [], h0, c0
+        for gi_t in gi.unbind(0):
+            h, c = self.step(gi_t, h, c, weight_hh, bias_hh, weight_hr, self.nonlinearity)
+            hs.append(h)
+            cs.append(c)
+        return hs, cs
+
+
+def _elman(nonlinearity):
+    return CellKind(f"RNN_{nonlinearity.upper()}", "RNN", 1, RNNRecurrence, cell_state=False,
+                    nonlinearity=nonlinearity, sums_biases=True, autocast_lower_precision=True,
+                    arguments=_rnn_arguments, step=_rnn_step)
+
+
+KINDS: dict[str, CellKind] = {kind.mode: kind for kind in (
+    _elman("tanh"),
+    _elman("relu"),
+    CellKind("GRU", "GRU", 3, GRURecurrence, cell_state=False, nonlinearity=None, sums_biases=False,
+             autocast_lower_precision=False, arguments=_gru_arguments, step=_gru_step),
+    CellKind("LSTM", "LSTM", 4, LSTMRecurrence, cell_state=True, nonlinearity=None, sums_biases=True,
+             autocast_lower_precision=True, arguments=_lstm_arguments, step=_lstm_step),
+)}
+"""The cell kinds by torch.nn's ``mode``: ``"RNN_TANH"``, ``"RNN_RELU"``, ``"GRU"``, ``"LSTM"``."""

@@ -40,7 +40,7 @@ import copy
 import torch
 from torch import nn
 
-from . import modules as _modules
+from .modules import rnnlab_twin
 from ._checks import describe
 
 __all__ = ["StackedModels"]
@@ -192,29 +192,14 @@ def _layout(entry) -> str:
     return f"{shape} {dtype} on {device}"
 
 
-def _rnnlab_twin(module: nn.Module) -> nn.Module:
-    """The rnnlab module with the configuration and weights of a torch.nn RNN/GRU/LSTM."""
-    options = dict(num_layers=module.num_layers, bias=module.bias, batch_first=module.batch_first,
-                   dropout=module.dropout, bidirectional=module.bidirectional)
-    if isinstance(module, nn.LSTM) and module.proj_size:
-        options["proj_size"] = module.proj_size
-    if isinstance(module, nn.RNN):
-        options["nonlinearity"] = module.nonlinearity
-    reference = next(module.parameters())
-    twin = getattr(_modules, type(module).__name__)(module.input_size, module.hidden_size, **options,
-                                                    device=reference.device, dtype=reference.dtype)
-    twin.load_state_dict(module.state_dict())
-    return twin.train(module.training)
-
-
 def _with_rnnlab_recurrences(model: nn.Module) -> nn.Module:
     """A copy of ``model`` in which every torch.nn RNN/GRU/LSTM (exactly those classes) is
     replaced by its rnnlab twin, which ``vmap`` can batch."""
     if type(model) in _TORCH_RECURRENT:
-        return _rnnlab_twin(model)
+        return rnnlab_twin(model)
     model = copy.deepcopy(model)
     for name, child in list(model.named_modules()):
         if type(child) in _TORCH_RECURRENT:
             parent_name, _, attribute = name.rpartition(".")
-            setattr(model.get_submodule(parent_name), attribute, _rnnlab_twin(child))
+            setattr(model.get_submodule(parent_name), attribute, rnnlab_twin(child))
     return model

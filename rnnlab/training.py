@@ -37,7 +37,7 @@ from torch import nn
 from tqdm import tqdm
 
 from ._checks import check_int, check_positive_int, describe
-from .modules import _Recurrent
+from .modules import RNNBase
 from .stacking import StackedModels
 from .tasks import Batch, Task
 
@@ -559,7 +559,7 @@ def _refuse_dropout(model: nn.Module) -> None:
         rate = 0.0
         if isinstance(module, nn.modules.dropout._DropoutNd):
             rate = module.p
-        elif isinstance(module, (nn.RNNBase, _Recurrent)) and module.num_layers > 1:
+        elif isinstance(module, (nn.RNNBase, RNNBase)) and module.num_layers > 1:
             rate = module.dropout
         if rate > 0:
             raise ValueError(f"the models use dropout ({name or 'the model'}: {rate}); training many seeds at "

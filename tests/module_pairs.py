@@ -6,6 +6,13 @@ import torch
 
 import rnnlab
 
+MODES = ["RNN", "GRU", "LSTM"]
+"""The recurrent modules rnnlab and torch.nn share, by class name: the one list of kinds the
+tests iterate over (written here, not read from rnnlab's own table, which is under test)."""
+
+WITH_CELL_STATE = {"LSTM"}
+"""The modules whose state is a pair ``(h, c)``: they take ``hx=(h_0, c_0)`` and return ``(h_n, c_n)``."""
+
 
 def make_pair(mode, seed, **options):
     """A torch.nn module and an rnnlab module holding the same float64 weights."""

@@ -6,14 +6,19 @@ import torch
 from hypothesis import given, settings, strategies as st
 
 import rnnlab
+from module_pairs import MODES, WITH_CELL_STATE
 
-TORCH_CELLS = {"rnn": torch.nn.RNNCell, "gru": torch.nn.GRUCell, "lstm": torch.nn.LSTMCell}
-OUR_CELLS = {"rnn": rnnlab.rnn_cell, "gru": rnnlab.gru_cell, "lstm": rnnlab.lstm_cell}
+TORCH_CELLS = {mode.lower(): getattr(torch.nn, f"{mode}Cell") for mode in MODES}
+OUR_CELLS = {mode.lower(): getattr(rnnlab, f"{mode.lower()}_cell") for mode in MODES}
+
+
+def has_cell_state(kind):
+    return kind.upper() in WITH_CELL_STATE
 
 
 def call(kind, x, h, c, weights):
     """Call one of our cells with the state it expects."""
-    state = (h, c) if kind == "lstm" else h
+    state = (h, c) if has_cell_state(kind) else h
     return OUR_CELLS[kind](x, state, *weights)
 
 
@@ -41,13 +46,13 @@ def test_cells_match_torch_nn_cells_for_random_weights_numpy_and_torch(case):
     if unbatched:
         x, h, c = x[0], h[0], c[0]
     with torch.no_grad():
-        expected = cell(x, (h, c)) if kind == "lstm" else cell(x, h)
-    expected = expected if kind == "lstm" else (expected,)
+        expected = cell(x, (h, c)) if has_cell_state(kind) else cell(x, h)
+    expected = expected if has_cell_state(kind) else (expected,)
 
     got_torch = call(kind, x, h, c, weights)
     got_numpy = call(kind, x.numpy(), h.numpy(), c.numpy(), [w.numpy() for w in weights])
-    got_torch = got_torch if kind == "lstm" else (got_torch,)
-    got_numpy = got_numpy if kind == "lstm" else (got_numpy,)
+    got_torch = got_torch if has_cell_state(kind) else (got_torch,)
+    got_numpy = got_numpy if has_cell_state(kind) else (got_numpy,)
     for want, from_torch, from_numpy in zip(expected, got_torch, got_numpy):
         assert from_torch.shape == from_numpy.shape == want.shape
         assert isinstance(from_torch, torch.Tensor) and from_torch.dtype == torch.float64
@@ -63,10 +68,10 @@ def test_cells_keep_float32_and_agree_with_torch_nn(kind):
     x32, h32, c32 = x.float(), h.float(), c.float()
     w32 = [w.float().numpy() for w in weights]
     got = call(kind, x32.numpy(), h32.numpy(), c32.numpy(), w32)
-    got = got[0] if kind == "lstm" else got
+    got = got[0] if has_cell_state(kind) else got
     assert got.dtype == np.float32
     with torch.no_grad():
-        want = cell(x32, (h32, c32))[0] if kind == "lstm" else cell(x32, h32)
+        want = cell(x32, (h32, c32))[0] if has_cell_state(kind) else cell(x32, h32)
     np.testing.assert_allclose(got, want.numpy(), rtol=0, atol=1e-6)
 
 
@@ -76,12 +81,12 @@ def test_cell_gradients_match_torch_nn_cells(kind):
     leaves = [t.clone().requires_grad_() for t in [x, h, c, *weights]]
     x_, h_, c_, *w_ = leaves
     ours = call(kind, x_, h_, c_, w_)
-    ours = ours[0].sum() + (ours[1] ** 2).sum() if kind == "lstm" else (ours ** 3).sum()
+    ours = ours[0].sum() + (ours[1] ** 2).sum() if has_cell_state(kind) else (ours ** 3).sum()
     ours_grads = torch.autograd.grad(ours, leaves, allow_unused=True)
 
     x_ref, h_ref, c_ref = (t.clone().requires_grad_() for t in (x, h, c))
-    theirs = cell(x_ref, (h_ref, c_ref)) if kind == "lstm" else cell(x_ref, h_ref)
-    theirs = theirs[0].sum() + (theirs[1] ** 2).sum() if kind == "lstm" else (theirs ** 3).sum()
+    theirs = cell(x_ref, (h_ref, c_ref)) if has_cell_state(kind) else cell(x_ref, h_ref)
+    theirs = theirs[0].sum() + (theirs[1] ** 2).sum() if has_cell_state(kind) else (theirs ** 3).sum()
     params = [cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh]
     their_grads = torch.autograd.grad(theirs, [x_ref, h_ref, c_ref, *params], allow_unused=True)
     for ours_g, their_g in zip(ours_grads, their_grads):

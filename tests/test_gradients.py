@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import rnnlab
+from module_pairs import MODES, WITH_CELL_STATE
 
 matplotlib.use("Agg")
 
@@ -54,7 +55,7 @@ def _run(model, x):
     return output, (state[0], None)
 
 
-@pytest.mark.parametrize("mode,state", [("RNN", "h"), ("GRU", "h"), ("LSTM", "h"), ("LSTM", "c")])
+@pytest.mark.parametrize("mode,state", [(mode, "h") for mode in MODES] + [(mode, "c") for mode in sorted(WITH_CELL_STATE)])
 @pytest.mark.parametrize("library", [torch.nn, rnnlab])
 def test_hidden_grad_norms_match_central_finite_differences(mode, state, library):
     torch.manual_seed(0)

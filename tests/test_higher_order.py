@@ -12,7 +12,7 @@ import torch
 from torch.autograd import forward_ad
 from torch.func import functional_call, grad, hessian, jacfwd, jacrev, jvp, vmap
 
-from module_pairs import make_pair
+from module_pairs import MODES, make_pair
 
 CONFIGS = [
     ("RNN", {}),
@@ -71,7 +71,7 @@ def test_gradient_penalty_gradients_match_torch_nn(mode, options):
         torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.parametrize("mode", ["RNN", "GRU", "LSTM"])
+@pytest.mark.parametrize("mode", MODES)
 def test_torch_func_grad_jacrev_jacfwd_hessian_and_jvp_match_torch_nn(mode):
     reference, ours = make_pair(mode, 2, input_size=3, hidden_size=4)
     x = torch.randn(5, 2, 3, dtype=torch.float64)
@@ -93,7 +93,7 @@ def test_torch_func_grad_jacrev_jacfwd_hessian_and_jvp_match_torch_nn(mode):
     torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.parametrize("mode", ["RNN", "GRU", "LSTM"])
+@pytest.mark.parametrize("mode", MODES)
 def test_vmap_of_grad_gives_per_example_gradients(mode):
     """Per-example gradients, each checked against torch.nn on that example alone."""
     reference, ours = make_pair(mode, 3, input_size=3, hidden_size=4)

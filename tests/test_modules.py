@@ -7,9 +7,8 @@ from hypothesis import given, settings, strategies as st
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
 
 import rnnlab
-from module_pairs import make_pair
+from module_pairs import MODES, WITH_CELL_STATE, make_pair
 
-MODES = ["RNN", "GRU", "LSTM"]
 
 
 def scalar_loss(result):
@@ -63,7 +62,7 @@ def test_modules_match_torch_nn_outputs_states_and_all_gradients(cfg):
     x = torch.randn(shape, dtype=torch.float64)
     layers = cfg["num_layers"] * directions
     states = [torch.randn((layers, *batch, size), dtype=torch.float64)
-              for size in ([features, cfg["hidden_size"]] if mode == "LSTM" else [features])]
+              for size in ([features, cfg["hidden_size"]] if mode in WITH_CELL_STATE else [features])]
     lengths = torch.randint(1, cfg["steps"] + 1, batch or (1,), generator=torch.Generator().manual_seed(cfg["seed"]))
     if packed == "sorted":
         lengths = lengths.sort(descending=True).values
@@ -73,7 +72,7 @@ def test_modules_match_torch_nn_outputs_states_and_all_gradients(cfg):
         states_ = [s.clone().requires_grad_() for s in states]
         hx = None
         if cfg["initial_state"]:
-            hx = tuple(states_) if mode == "LSTM" else states_[0]
+            hx = tuple(states_) if mode in WITH_CELL_STATE else states_[0]
         inputs = pack_padded_sequence(x_, lengths, enforce_sorted=packed == "sorted") if packed else x_
         result = module(inputs, hx)
         leaves = [x_, *(states_ if cfg["initial_state"] else []), *module.parameters()]
@@ -88,8 +87,8 @@ def test_modules_match_torch_nn_outputs_states_and_all_gradients(cfg):
             assert (mine is theirs is None) or torch.equal(mine, theirs), name
         out_ours, out_ref = out_ours.data, out_ref.data
     torch.testing.assert_close(out_ours, out_ref, rtol=0, atol=1e-10)
-    for ours_s, ref_s in zip(state_ours if mode == "LSTM" else (state_ours,),
-                             state_ref if mode == "LSTM" else (state_ref,)):
+    for ours_s, ref_s in zip(state_ours if mode in WITH_CELL_STATE else (state_ours,),
+                             state_ref if mode in WITH_CELL_STATE else (state_ref,)):
         torch.testing.assert_close(ours_s, ref_s, rtol=0, atol=1e-10)
     assert len(grads_ours) == len(grads_ref)
     for g_ours, g_ref in zip(grads_ours, grads_ref):
@@ -137,7 +136,7 @@ def test_outputs_may_be_edited_in_place_before_backward_as_with_torch_nn(mode):
     for module in (reference, ours):
         output, state = module(x)
         output.mul_(2)                              # a user's in-place edit of the returned tensors
-        (state[0] if mode == "LSTM" else state).add_(1)
+        (state[0] if mode in WITH_CELL_STATE else state).add_(1)
         grads.append(torch.autograd.grad(output.sum(), list(module.parameters())))
     for expected, got in zip(*grads):
         torch.testing.assert_close(got, expected, rtol=0, atol=1e-10)

@@ -11,9 +11,8 @@ import pytest
 import torch
 
 import rnnlab
-from module_pairs import make_pair
+from module_pairs import MODES, WITH_CELL_STATE, make_pair
 
-MODES = ["RNN", "GRU", "LSTM"]
 SIZES = dict(input_size=3, hidden_size=5, num_layers=3, bidirectional=True)
 
 
@@ -21,7 +20,7 @@ def initial_state(mode, batch, seed):
     """Random (h_0,) or (h_0, c_0) for SIZES, shape (num_layers * 2, B, H)."""
     generator = torch.Generator().manual_seed(seed)
     shape = (SIZES["num_layers"] * 2, batch, SIZES["hidden_size"])
-    return [torch.randn(shape, generator=generator, dtype=torch.float64) for _ in range(2 if mode == "LSTM" else 1)]
+    return [torch.randn(shape, generator=generator, dtype=torch.float64) for _ in range(2 if mode in WITH_CELL_STATE else 1)]
 
 
 def run_with_gradients(module, mode, x, states, seed=None):
@@ -32,8 +31,8 @@ def run_with_gradients(module, mode, x, states, seed=None):
     states = [s.clone().requires_grad_() for s in states]
     if seed is not None:
         torch.manual_seed(seed)
-    output, state = module(x, tuple(states) if mode == "LSTM" else states[0])
-    finals = list(state) if mode == "LSTM" else [state]
+    output, state = module(x, tuple(states) if mode in WITH_CELL_STATE else states[0])
+    finals = list(state) if mode in WITH_CELL_STATE else [state]
     # Different weights per tensor and per position, so a swapped entry changes the loss.
     loss = (output * torch.linspace(-1, 2, output.numel(), dtype=output.dtype).view_as(output)).sum()
     loss = loss + sum((k + 2) * f.sin().sum() for k, f in enumerate(finals))
@@ -109,7 +108,7 @@ def test_backward_half_is_a_forward_pass_over_the_reversed_sequence(mode):
     backward.load_state_dict({name: params[name + "_reverse"] for name in backward.state_dict()})
     x = torch.randn(9, 2, 3, dtype=torch.float64)
     output, state = ours(x)
-    h_n = state[0] if mode == "LSTM" else state
+    h_n = state[0] if mode in WITH_CELL_STATE else state
     out_forward, state_forward = forward(x)
     out_backward, state_backward = backward(x.flip(0))
     torch.testing.assert_close(output[..., :hidden], out_forward, rtol=0, atol=1e-12)

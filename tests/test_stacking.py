@@ -12,7 +12,7 @@ from torch import nn
 from torch.func import functional_call, vmap
 
 import rnnlab
-from module_pairs import one_thread  # noqa: F401  (a fixture)
+from module_pairs import MODES, one_thread  # noqa: F401  (one_thread: a fixture)
 from rnnlab import StackedModels
 
 
@@ -43,7 +43,7 @@ class CharModel(nn.Module):
         return self.head(output), state
 
 
-@pytest.mark.parametrize("kind", ["RNN", "GRU", "LSTM"])
+@pytest.mark.parametrize("kind", MODES)
 @pytest.mark.parametrize("library", [rnnlab, torch.nn], ids=["rnnlab", "torch.nn"])
 def test_each_slice_of_a_stack_is_that_model_alone(kind, library):
     options = {"proj_size": 2} if kind == "LSTM" else {}         # an LSTM with projections

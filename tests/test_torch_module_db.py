@@ -43,12 +43,12 @@ from torch.testing._internal.common_modules import ModuleErrorEnum, module_db
 from torch.utils._pytree import tree_flatten, tree_map
 
 import rnnlab
-from module_pairs import one_thread  # noqa: F401  (a fixture)
+from module_pairs import MODES, WITH_CELL_STATE, one_thread  # noqa: F401  (one_thread: a fixture)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 INFOS = {info.module_cls.__name__: info for info in module_db
-         if info.module_cls in (torch.nn.RNN, torch.nn.GRU, torch.nn.LSTM)}
+         if info.module_cls in [getattr(torch.nn, mode, None) for mode in MODES]}
 NAMES = sorted(INFOS)
 LIBRARIES = {"torch.nn": torch.nn, "rnnlab": rnnlab}
 
@@ -382,7 +382,7 @@ def test_wrong_input_or_state_sizes_raise_runtime_errors(name, library, proj_siz
     module = module_class(library, name)(4, hidden, num_layers=layers, **projection)
     out_size = proj_size or hidden
     good_h, good_c = torch.zeros(layers, batch, out_size), torch.zeros(layers, batch, hidden)
-    state = lambda h, c=good_c: (h, c) if name == "LSTM" else h
+    state = lambda h, c=good_c: (h, c) if name in WITH_CELL_STATE else h
     x = torch.randn(6, batch, 4)
     module(x, state(good_h))
     for bad_x, hx in [(torch.randn(6, batch, 5), state(good_h)),            # input size
@@ -391,7 +391,7 @@ def test_wrong_input_or_state_sizes_raise_runtime_errors(name, library, proj_siz
                       (x, state(torch.zeros(layers, batch, out_size + 1)))]:  # hidden size
         with pytest.raises(RuntimeError):
             module(bad_x, hx)
-    if name == "LSTM":
+    if name in WITH_CELL_STATE:
         with pytest.raises(RuntimeError):
             module(x, (good_h, torch.zeros(layers, batch, hidden + 1)))
 
@@ -402,7 +402,7 @@ def test_zero_initial_states_equal_no_initial_states(name, library):
     module = module_class(library, name)(3, 4, num_layers=2, bidirectional=True)
     x = torch.randn(5, 2, 3)
     zeros = torch.zeros(4, 2, 4)
-    assert_same(module(x), module(x, (zeros, zeros) if name == "LSTM" else zeros), rtol=0, atol=0)
+    assert_same(module(x), module(x, (zeros, zeros) if name in WITH_CELL_STATE else zeros), rtol=0, atol=0)
 
 
 @with_projections
