@@ -3,7 +3,7 @@
 Each cell is split in two:
 
 * a *step* function (``rnn_step``, ``gru_step``, ``lstm_step``) holds the equations of
-  DESIGN.md ("Notation") once. It receives the affine parts ``x W_ih^T + b_ih`` and ``h W_hh^T + b_hh``
+  DESIGN.md (section 2, "Notation") once. It receives the affine parts ``x W_ih^T + b_ih`` and ``h W_hh^T + b_hh``
   (shape ``(B, G*H)``, gates stacked in torch.nn's order; summed for the RNN and the LSTM,
   apart for the GRU) and returns the new state together with the gate values, which the
   hand-written BPTT of :mod:`rnnlab.recurrence` keeps for its backward pass;
@@ -142,12 +142,12 @@ def _prepare(gates, order, x, h, weight_ih, weight_hh, bias_ih, bias_hh, **extra
     rows, hidden = weight_hh.shape
     stacked = f" (the {order} blocks stacked)" if order else ""
     if rows != gates * hidden:
-        looks = (f": it looks transposed (torch.nn stores (G·H, H))"
+        looks = (": it looks transposed (torch.nn stores (G·H, H))"
                  if weight_hh.shape[1] == gates * weight_hh.shape[0] and gates > 1 else "")
         raise ShapeError(f"weight_hh must have shape ({gates}·H, H) for some hidden size H{stacked}, "
                          f"got {describe(weight_hh)}{looks}")
     if weight_ih.shape[0] != rows:
-        looks = (f": it looks transposed (torch.nn stores (G·H, I))"
+        looks = (": it looks transposed (torch.nn stores (G·H, I))"
                  if weight_ih.shape[1] == rows and rows > 0 else "")
         raise ShapeError(f"weight_ih must have {gates}·H = {rows} rows{stacked}, with H = {hidden} from "
                          f"weight_hh, got {describe(weight_ih)}{looks}")

@@ -33,7 +33,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
-from ._checks import check_int, check_positive_int, describe
+from ._checks import check_bool, check_int, check_positive_int, describe
 from .errors import DTypeError, ShapeError
 from .cells import NONLINEARITIES, project
 from .recurrence import KINDS, CellKind
@@ -52,8 +52,7 @@ class RNNBase(nn.Module):
         self.hidden_size = check_positive_int("hidden_size", hidden_size)
         self.num_layers = check_positive_int("num_layers", num_layers)
         for name, flag in (("bias", bias), ("batch_first", batch_first), ("bidirectional", bidirectional)):
-            if not isinstance(flag, bool):
-                raise TypeError(f"{name} must be True or False, got {describe(flag)}")
+            check_bool(name, flag)
         if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout <= 1:
             raise ValueError(f"dropout must be a number in [0, 1], got {describe(dropout)}")
         self.proj_size = check_int("proj_size", proj_size, 0)

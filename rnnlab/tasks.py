@@ -17,7 +17,6 @@ the ``*_task`` functions build one for each benchmark.
 from __future__ import annotations
 
 import functools
-import math
 import string as _string
 from dataclasses import dataclass
 from typing import Callable, NamedTuple
@@ -26,7 +25,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ._checks import check_positive_int, describe
+from ._checks import (check_bool, check_int, check_number, check_positive_int, check_range, check_seed,
+                      describe)
 
 __all__ = [
     "Batch", "Task",
@@ -56,49 +56,8 @@ class Batch(NamedTuple):
 
 def _generator(seed) -> np.random.Generator:
     """The random stream for ``seed``: an int seeds a new one, a Generator is used as is."""
-    if isinstance(seed, np.random.Generator):
-        return seed
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"seed must be an int or a numpy.random.Generator, got {describe(seed)}")
-    if seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed}")
-    return np.random.default_rng(int(seed))
-
-
-def _check_int(name: str, value, minimum: int) -> int:
-    """An int of at least ``minimum`` (>= 1)."""
-    value = check_positive_int(name, value)
-    if value < minimum:
-        raise ValueError(f"{name} must be at least {minimum}, got {value}")
-    return value
-
-
-def _check_number(name: str, value, low: float, high: float = math.inf, *, open_low: bool = False) -> float:
-    """A real number in [low, high] ((low, high] with ``open_low``)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a number, got {describe(value)}")
-    inside = (value > low if open_low else value >= low) and value <= high  # False for NaN
-    if not inside:
-        bracket = "(" if open_low else "["
-        raise ValueError(f"{name} must lie in {bracket}{low}, {high}], got {value}")
-    return float(value)
-
-
-def _check_bool(name: str, value) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"{name} must be True or False, got {describe(value)}")
-    return value
-
-
-def _check_range(name: str, value) -> tuple[int, int]:
-    """A pair of ints ``(low, high)`` with ``1 <= low <= high``."""
-    if (not isinstance(value, (tuple, list)) or len(value) != 2
-            or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) for v in value)):
-        raise TypeError(f"{name} must be a pair of ints (low, high), got {describe(value)}")
-    low, high = int(value[0]), int(value[1])
-    if not 1 <= low <= high:
-        raise ValueError(f"{name} must satisfy 1 <= low <= high, got {value}")
-    return low, high
+    seed = check_seed("seed", seed, generator=True)
+    return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
 
 
 def _time_major(array: np.ndarray, batch_first: bool, dtype=torch.float32) -> torch.Tensor:
@@ -144,9 +103,9 @@ def adding_problem(batch_size: int, length: int, *, seed, vary_length: bool = Tr
     Source: ``hochreiter1997long`` (references.bib).
     """
     batch_size = check_positive_int("batch_size", batch_size)
-    length = _check_int("length", length, 20)
-    _check_bool("vary_length", vary_length)
-    _check_bool("batch_first", batch_first)
+    length = check_int("length", length, 20)
+    check_bool("vary_length", vary_length)
+    check_bool("batch_first", batch_first)
     rng = _generator(seed)
     steps = int(rng.integers(length, length + length // 10 + 1)) if vary_length else length
     rows = np.arange(batch_size)
@@ -199,8 +158,8 @@ def adding_problem_le2015(batch_size: int, length: int, *, seed, batch_first: bo
     Source: ``le2015simple`` (references.bib).
     """
     batch_size = check_positive_int("batch_size", batch_size)
-    length = _check_int("length", length, 2)
-    _check_bool("batch_first", batch_first)
+    length = check_int("length", length, 2)
+    check_bool("batch_first", batch_first)
     rng = _generator(seed)
     rows = np.arange(batch_size)
 
@@ -249,7 +208,7 @@ def temporal_order(batch_size: int, *, seed, length: tuple[int, int] = (100, 110
     """
     batch_size = check_positive_int("batch_size", batch_size)
     length, first_position, second_position = (
-        _check_range(name, value) for name, value in
+        check_range(name, value) for name, value in
         (("length", length), ("first_position", first_position), ("second_position", second_position)))
     if not (1 < first_position[0] and first_position[1] < second_position[0]
             and second_position[1] < length[0]):
@@ -257,7 +216,7 @@ def temporal_order(batch_size: int, *, seed, length: tuple[int, int] = (100, 110
             "positions must satisfy 1 < first_position < second_position < length (E comes first, "
             f"B last), got first_position={first_position}, second_position={second_position}, "
             f"length={length}")
-    _check_bool("batch_first", batch_first)
+    check_bool("batch_first", batch_first)
     rng = _generator(seed)
     steps = int(rng.integers(length[0], length[1] + 1))
     rows = np.arange(batch_size)
@@ -386,7 +345,7 @@ def one_hot(strings, alphabet: str = REBER_SYMBOLS, *, batch_first: bool = False
     """
     strings = _check_strings(strings)
     _check_alphabet(alphabet)
-    _check_bool("batch_first", batch_first)
+    check_bool("batch_first", batch_first)
     index = {symbol: k for k, symbol in enumerate(alphabet)}
     codes = np.zeros((len(strings), max(map(len, strings)), len(alphabet)), dtype=np.float32)
     for n, text in enumerate(strings):
@@ -422,7 +381,7 @@ def embedded_reber_next_symbols(strings, *, batch_first: bool = False) -> torch.
     Raises ValueError if a string leaves the grammar.
     """
     strings = _check_strings(strings)
-    _check_bool("batch_first", batch_first)
+    check_bool("batch_first", batch_first)
     allowed = np.zeros((len(strings), max(map(len, strings)), len(REBER_SYMBOLS)), dtype=np.float32)
     for n, text in enumerate(strings):
         visited = _states(_embedded_reber_successors, _EMBEDDED_START, text)
@@ -536,7 +495,7 @@ def counting_batch(language: str, counts, *, batch_first: bool = False) -> Batch
     counts = [check_positive_int(f"counts[{k}]", n) for k, n in enumerate(counts)]
     if not counts:
         raise ValueError("counts must hold at least one n, got an empty list")
-    _check_bool("batch_first", batch_first)
+    check_bool("batch_first", batch_first)
     inputs_alphabet, outputs_alphabet = counting_symbols(language)
     steps = len(letters) * max(counts) + 1
     inputs = np.zeros((len(counts), steps, len(inputs_alphabet)), dtype=np.float32)
@@ -560,7 +519,7 @@ def counting(batch_size: int, language: str, *, counts: tuple[int, int] = (1, 10
     smaller, so that a page can afford them; test on larger n with
     :func:`counting_batch`."""
     batch_size = check_positive_int("batch_size", batch_size)
-    low, high = _check_range("counts", counts)
+    low, high = check_range("counts", counts)
     rng = _generator(seed)
     return counting_batch(language, rng.integers(low, high + 1, size=batch_size).tolist(),
                           batch_first=batch_first)
@@ -623,7 +582,7 @@ def lzw_string(alphabet_size: int, complexity: int, *, seed) -> str:
 
     Source: ``cahuantzi2021comparison`` (references.bib).
     """
-    alphabet_size = _check_int("alphabet_size", alphabet_size, 1)
+    alphabet_size = check_int("alphabet_size", alphabet_size, 1)
     if alphabet_size > 26:
         raise ValueError(f"alphabet_size must be at most 26 (capital letters), got {alphabet_size}")
     complexity = check_positive_int("complexity", complexity)
@@ -673,7 +632,7 @@ def memorisation(batch_size: int, string: str, *, window: int, seed, alphabet: s
     batch_size = check_positive_int("batch_size", batch_size)
     alphabet = _memorisation_alphabet(string, alphabet)
     window = check_positive_int("window", window)
-    _check_bool("batch_first", batch_first)
+    check_bool("batch_first", batch_first)
     rng = _generator(seed)
     codes = np.array([alphabet.index(symbol) for symbol in string])
     positions = rng.integers(0, len(string), size=(batch_size, 1)) + np.arange(window + 1)
@@ -705,11 +664,11 @@ def noisy_sines(batch_size: int, length: int, *, seed, horizon: int = 1,
     horizon = check_positive_int("horizon", horizon)
     if isinstance(frequencies, (int, float)) or not isinstance(frequencies, (tuple, list)) or not frequencies:
         raise TypeError(f"frequencies must be a non-empty tuple of numbers, got {describe(frequencies)}")
-    frequencies = np.array([_check_number(f"frequencies[{k}]", f, 0.0, 0.5, open_low=True)
+    frequencies = np.array([check_number(f"frequencies[{k}]", f, 0.0, 0.5, open_low=True)
                             for k, f in enumerate(frequencies)])
-    noise_std = _check_number("noise_std", noise_std, 0.0)
-    _check_bool("clean_targets", clean_targets)
-    _check_bool("batch_first", batch_first)
+    noise_std = check_number("noise_std", noise_std, 0.0)
+    check_bool("clean_targets", clean_targets)
+    check_bool("batch_first", batch_first)
     rng = _generator(seed)
 
     steps = np.arange(length + horizon)

@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from ._checks import check_int, check_positive_int, describe
+from ._checks import check_bool, check_positive_int, check_positive_number, check_seed, describe
 from .modules import RNNBase
 from .stacking import StackedModels
 from .tasks import Batch, Task
@@ -178,20 +178,6 @@ def _make_optimizer(optimizer, parameters, lr: float) -> torch.optim.Optimizer:
                      f"torch.optim.Optimizer, got {describe(optimizer)}")
 
 
-def _check_positive_number(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number, got {describe(value)}")
-    if not value > 0 or not math.isfinite(value):
-        raise ValueError(f"{name} must be a positive finite number, got {value}")
-    return float(value)
-
-
-def _check_bool(name: str, value) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"{name} must be True or False, got {describe(value)}")
-    return value
-
-
 @dataclass(frozen=True)
 class _Settings:
     """The checked arguments of :func:`train` that every seed shares."""
@@ -293,7 +279,7 @@ def train(model, task, *, steps: int, lr: float = 1e-3, batch_size: int = 32,
                 for history in _train_many(models[start:start + size], settings, seeds[start:start + size])]
     if seeds is not None or stack_size is not None:
         raise TypeError("seeds= and stack_size= go with a list of models; for one model give seed=")
-    return _train_one(model, settings, 0 if seed is None else check_int("seed", seed, 0))
+    return _train_one(model, settings, 0 if seed is None else check_seed("seed", seed))
 
 
 def _check_settings(task, loss_fn, accuracy_fn, steps, lr, batch_size, optimizer, clip, eval_every,
@@ -318,12 +304,12 @@ def _check_settings(task, loss_fn, accuracy_fn, steps, lr, batch_size, optimizer
             raise ValueError('patience needs keep_best ("eval_loss" or "eval_accuracy"), the metric to improve')
     if stop_when is not None and not callable(stop_when):
         raise TypeError(f"stop_when must be a callable stop_when(history) -> bool, got {describe(stop_when)}")
-    return _Settings(task=task, steps=check_positive_int("steps", steps), lr=_check_positive_number("lr", lr),
+    return _Settings(task=task, steps=check_positive_int("steps", steps), lr=check_positive_number("lr", lr),
                      batch_size=check_positive_int("batch_size", batch_size), optimizer=optimizer,
-                     clip=math.inf if clip is None else _check_positive_number("clip", clip),
+                     clip=math.inf if clip is None else check_positive_number("clip", clip),
                      eval_every=eval_every, eval_batch_size=check_positive_int("eval_batch_size", eval_batch_size),
                      validation=_validation_batches(validation), evaluate=evaluate, keep_best=keep_best,
-                     patience=patience, stop_when=stop_when, progress=_check_bool("progress", progress))
+                     patience=patience, stop_when=stop_when, progress=check_bool("progress", progress))
 
 
 def _validation_batches(validation) -> list[Batch] | None:
@@ -346,7 +332,7 @@ def _check_seeds(seeds, count: int) -> list[int]:
         raise TypeError(f"seeds must be a sequence of ints, one per model, got {describe(seeds)}") from None
     if len(seeds) != count:
         raise ValueError(f"seeds must give one seed per model: {count} models, got {len(seeds)} seeds")
-    return [check_int(f"seeds[{k}]", s, 0) for k, s in enumerate(seeds)]
+    return [check_seed(f"seeds[{k}]", s) for k, s in enumerate(seeds)]
 
 
 class _Run:
