@@ -14,9 +14,9 @@ from __future__ import annotations
 import ast
 import copy
 import csv
+import functools
 import html
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -36,6 +36,8 @@ from rnnlab.grading import checks, forget_bias, mistakes as M, oracles, training
 
 sys.path.insert(0, str(Path(__file__).parent))
 from exercise_mistakes import submissions as built_submissions  # noqa: E402
+import journeys.course  # noqa: E402
+from journeys.servers import venv_env  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 ASSIGNMENTS = ("rnn_forward", "bptt", "gru_cell", "lstm_cell", "gru_vs_lstm", "char_lm")
@@ -544,12 +546,8 @@ def test_builder_reads_cell_roles():
 GRADES_A_CLASS = pytest.mark.timeout(7200)
 
 
-def nbgrader(course, *args):
-    """Run an nbgrader command in ``course`` with the venv's bin/ on PATH; return its output."""
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    done = subprocess.run(["nbgrader", *args], cwd=course, env=env, capture_output=True, text=True, timeout=1500)
-    assert done.returncode == 0, f"nbgrader {' '.join(args)} failed:\n{done.stdout[-3000:]}{done.stderr[-6000:]}"
-    return done.stdout + done.stderr
+# The real nbgrader command line (journeys.course.nbgrader); one command may grade a whole class.
+nbgrader = functools.partial(journeys.course.nbgrader, timeout=1500)
 
 
 @pytest.mark.slow
@@ -559,9 +557,8 @@ def test_committed_notebooks_are_regenerated_exactly(tmp_path):
     for source in (ROOT / "solutions").glob("*.md"):
         shutil.copy(source, tmp_path / "solutions")
     assert sorted(p.stem for p in (ROOT / "solutions").glob("*.md")) == sorted(ASSIGNMENTS)
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     subprocess.run([sys.executable, str(ROOT / "tools" / "build_exercises.py"), "--root", str(tmp_path)],
-                   check=True, env=env, capture_output=True)
+                   check=True, capture_output=True)
     for kind in ("solutions", "exercises"):
         for assignment in ASSIGNMENTS:
             relative = Path(kind) / assignment / f"{assignment}.ipynb"
@@ -762,8 +759,7 @@ def test_plain_generate_feedback_hides_the_hidden_tests(graded_course, assignmen
 
 def grading_command(course, *args):
     """Run ``python -m rnnlab.grading <args>`` in ``course``; return the finished process."""
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    return subprocess.run([sys.executable, "-m", "rnnlab.grading", *args], cwd=course, env=env,
+    return subprocess.run([sys.executable, "-m", "rnnlab.grading", *args], cwd=course, env=venv_env(),
                           capture_output=True, text=True, timeout=1500)
 
 

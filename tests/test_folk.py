@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
 import subprocess
 import sys
@@ -33,6 +32,7 @@ from rnnlab.grading.mistakes import singles_then_pairs
 sys.path.insert(0, str(Path(__file__).parent))
 from exercise_mistakes import Submission  # noqa: E402
 from exercise_mistakes import char_lm as built  # noqa: E402
+from journeys.servers import venv_env  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 FOLK_PAGE = ROOT / "_build" / "html" / "book" / "folk.html"
@@ -364,10 +364,9 @@ def test_hardened_command_grades_char_lm_submissions(tmp_path):
         folder = course / "submitted" / submission.student / "char_lm"
         folder.mkdir(parents=True)
         nbformat.write(answered(release, source, submission), folder / "char_lm.ipynb")
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     started = time.monotonic()
     done = subprocess.run([sys.executable, "-m", "rnnlab.grading", "autograde", "char_lm", "--jobs", "2"],
-                          cwd=course, env=env, capture_output=True, text=True, timeout=1800)
+                          cwd=course, env=venv_env(), capture_output=True, text=True, timeout=1800)
     print(done.stdout, f"\n{len(submissions)} submissions in {time.monotonic() - started:.0f} s")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     report = {o["student"]: o for o in

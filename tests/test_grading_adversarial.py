@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import shutil
 import socket
 import subprocess
@@ -33,6 +32,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 from adversarial import notebooks  # noqa: E402
 from adversarial.cases import ASSIGNMENT, CASES, FULL, NOTEBOOK, Context  # noqa: E402
+from journeys.course import nbgrader  # noqa: E402
+from journeys.servers import venv_env  # noqa: E402
 
 NOTEBOOK_NAME = NOTEBOOK
 
@@ -121,7 +122,7 @@ def submit(course: Path, student: str, files: dict, assignment: str = ASSIGNMENT
 
 def grade(course: Path, *options, assignment: str = ASSIGNMENT, env=None):
     """Run the grading command in ``course``; return the process and its wall time."""
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}", **(env or {})}
+    env = venv_env(**(env or {}))
     command = [sys.executable, "-m", "rnnlab.grading", "autograde", assignment, "--jobs", str(JOBS),
                "--cell-timeout", str(CELL_TIMEOUT), "--timeout", str(TIMEOUT), "--backstop", str(BACKSTOP), *options]
     started = time.monotonic()
@@ -271,10 +272,9 @@ def test_huge_outputs_are_cut_in_the_autograded_notebook(graded):
 
 @pytest.mark.slow
 def test_feedback_shows_scores_and_messages_but_no_hidden_test(graded):
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
     done = subprocess.run([sys.executable, "-m", "rnnlab.grading", "feedback", ASSIGNMENT,
                            "--student", "unanswered", "--student", "correct"],
-                          cwd=graded.course, env=env, capture_output=True, text=True, timeout=600)
+                          cwd=graded.course, env=venv_env(), capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     for student in ("unanswered", "correct"):
         html = (graded.course / "feedback" / student / ASSIGNMENT / f"{ASSIGNMENT}.html").read_text()
@@ -374,11 +374,8 @@ def test_field_cases_magics_and_duplicated_cells_keep_their_marks(tmp_path):
     plain = make_course(tmp_path / "plain", a)
     for student in ("split_answer", "pasted_thrice"):
         submit(plain, student, {f"{a}.ipynb": students[student]}, a)
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
     for command in (["generate_assignment", a, "--force"], ["autograde", a]):
-        done = subprocess.run([sys.executable, "-m", "nbgrader", *command], cwd=plain, env=env, capture_output=True,
-                              text=True, timeout=900)
-        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+        nbgrader(plain, *command, timeout=900)
     for student, grades in gradebook_grades(plain, a).items():
         assert sum(score for _, score, _ in grades) == float(full), (student, grades)
 

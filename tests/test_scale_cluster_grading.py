@@ -22,7 +22,6 @@ both stop with a usage error before anything is graded or recorded.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -32,7 +31,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from journeys import course as C
-from journeys.servers import descendants
+from journeys.servers import descendants, venv_env
 from services import gradebooks
 from services.dask_cluster import dask_cluster
 from services.postgres import postgres_server
@@ -70,9 +69,8 @@ def _command(course: Path, *options: str) -> list[str]:
 
 
 def _start(course: Path, log: Path, *options: str) -> subprocess.Popen:
-    env = dict(os.environ, PATH=f"{Path(sys.prefix) / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}")
     with open(log, "w") as output:
-        return subprocess.Popen(_command(course, *options), stdout=output, stderr=subprocess.STDOUT, env=env,
+        return subprocess.Popen(_command(course, *options), stdout=output, stderr=subprocess.STDOUT, env=venv_env(),
                                 stdin=subprocess.DEVNULL)
 
 
@@ -112,7 +110,7 @@ def runs(tmp_path_factory):
     local = C.copy_course(root / "local")
     _submissions(local)
     done = subprocess.run(_command(local, "--jobs", "2"), capture_output=True, text=True, timeout=WAIT,
-                          env=dict(os.environ, PATH=f"{Path(sys.prefix) / 'bin'}{os.pathsep}{os.environ['PATH']}"))
+                          env=venv_env())
     assert done.returncode == 1, done.stdout + done.stderr  # dee's dead kernel: not everything graded
     found = {"local": (_report(local), gradebook_state(f"sqlite:///{local / 'gradebook.db'}"), done.stdout)}
 
@@ -181,8 +179,7 @@ def test_a_scheduler_that_does_not_answer_or_jobs_beside_it_stop_the_command_bef
 
     course = C.copy_course(tmp_path / "course")
     C.submit(course, ASSIGNMENT, "ada", C.answered_release(course, ASSIGNMENT))
-    env = dict(os.environ, PATH=f"{Path(sys.prefix) / 'bin'}{os.pathsep}{os.environ['PATH']}",
-               DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT="2s")
+    env = venv_env(DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT="2s")
     address = f"tcp://127.0.0.1:{free_port()}"  # nothing listens there
     silent = subprocess.run(_command(course, "--scheduler", address), capture_output=True, text=True,
                             timeout=WAIT, env=env)

@@ -7,18 +7,18 @@
 For each assignment ``a``:
 
 1. ``solutions/a.md`` (text, reviewed as a diff) becomes ``solutions/a/a.ipynb``, the
-   instructor's notebook with nbgrader's cell metadata (nbgrader's "source");
-2. ``nbgrader generate_assignment a --force --no-db`` writes ``exercises/a/a.ipynb``,
-   the notebook students open (nbgrader's "release"); one ``generate_assignment "*"``
-   does them all when every assignment is built (nbgrader then warns that the ``.md``
-   files hold no notebooks: harmless).
+   instructor's notebook with nbgrader's cell metadata (nbgrader's "source"), read with
+   myst-nb's MyST notebook reader;
+2. nbgrader's ``generate_assignment a --force --no-db``, run in this process through
+   nbgrader's API, writes ``exercises/a/a.ipynb``, the notebook students open (nbgrader's
+   "release"); one ``generate_assignment "*"`` does them all when every assignment is built.
 
 Both notebooks are generated and committed; never edit them by hand. The test
 ``tests/test_exercises.py::test_committed_notebooks_are_regenerated_exactly`` fails when
 they differ from what this script produces.
 
-The source format is MyST Markdown as Jupyter Book writes notebooks, with the nbgrader
-role of a cell given by its options:
+The source format is MyST Markdown as Jupyter Book writes notebooks (no front matter
+needed), with the nbgrader role of a cell given by its options:
 
 * a code cell opens with a line ```` ```{code-cell} ipython3 ```` and ends with ```` ``` ````;
   option lines ``:key: value`` may follow the opening line:
@@ -34,19 +34,15 @@ role of a cell given by its options:
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import re
-import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
+from myst_nb.core.read import read_myst_markdown_notebook
+from nbgrader.apps.api import NbGraderAPI
+from traitlets.config.loader import PyFileConfigLoader
 
 ROOT = Path(__file__).resolve().parent.parent
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
-CODE_START = re.compile(r"^```\{code-cell\}")
-OPTION = re.compile(r"^:(\w+):\s*(.*)$")
 
 
 def _nbgrader(grade_id, *, solution=False, grade=False, points=None):
@@ -57,7 +53,8 @@ def _nbgrader(grade_id, *, solution=False, grade=False, points=None):
     return {"nbgrader": meta}
 
 
-def _code_cell(assignment, number, options, source):
+def _code_cell(assignment, number, cell):
+    options = dict(cell.metadata)
     role = options.pop("nbgrader", None)
     grade_id = options.pop("grade_id", None)
     points = options.pop("points", None)
@@ -72,60 +69,38 @@ def _code_cell(assignment, number, options, source):
         meta = _nbgrader(grade_id)
     else:
         raise ValueError(f"{assignment}.md, cell {number}: :nbgrader: must be solution or tests, got {role!r}")
-    if role and not grade_id:
-        raise ValueError(f"{assignment}.md, cell {number}: a {role} cell needs a :grade_id:")
-    return nbformat.v4.new_code_cell(source, id=grade_id, metadata=meta)
+    if role and not isinstance(grade_id, str):
+        raise ValueError(f"{assignment}.md, cell {number}: a {role} cell needs a :grade_id: (a name), got {grade_id!r}")
+    return nbformat.v4.new_code_cell(cell.source, id=grade_id, metadata=meta)
 
 
-def _markdown_cell(assignment, number, header, source):
-    options = json.loads(header) if header else {}
+def _markdown_cell(assignment, number, cell):
+    options = cell.metadata
     if options.get("nbgrader") == "answer":
         grade_id = options["grade_id"]
         meta = _nbgrader(grade_id, solution=True, grade=True, points=int(options["points"]))
     elif options:
-        raise ValueError(f"{assignment}.md, cell {number}: unknown Markdown cell options {options}")
+        raise ValueError(f"{assignment}.md, cell {number}: unknown Markdown cell options {dict(options)}")
     else:
         grade_id = f"{assignment}-text-{number}"
         meta = _nbgrader(grade_id)
-    return nbformat.v4.new_markdown_cell(source, id=grade_id, metadata=meta)
+    return nbformat.v4.new_markdown_cell(cell.source, id=grade_id, metadata=meta)
 
 
 def parse(assignment: str, text: str) -> nbformat.NotebookNode:
-    """The nbgrader notebook written in ``text`` (the format of this module's docstring)."""
+    """The nbgrader notebook written in ``text`` (the format of this module's docstring).
+
+    myst-nb's reader (the one Jupyter Book uses for the chapters) splits the text into cells
+    with their options; this function turns the options into nbgrader's cell metadata.
+    """
     cells = []
-    lines = text.splitlines()
-    markdown, header, i = [], "", 0
-
-    def flush_markdown():
-        source = "\n".join(markdown).strip("\n")
-        if source.strip() or header:
-            cells.append(_markdown_cell(assignment, len(cells) + 1, header, source))
-
-    while i < len(lines):
-        line = lines[i]
-        if CODE_START.match(line):
-            flush_markdown()
-            markdown, header = [], ""
-            i += 1
-            options = {}
-            while i < len(lines) and OPTION.match(lines[i]):
-                key, value = OPTION.match(lines[i]).groups()
-                options[key] = value.strip()
-                i += 1
-            body = []
-            while i < len(lines) and lines[i] != "```":
-                body.append(lines[i])
-                i += 1
-            if i == len(lines):
-                raise ValueError(f"{assignment}.md: a code cell is not closed with ```")
-            cells.append(_code_cell(assignment, len(cells) + 1, options, "\n".join(body).strip("\n")))
-        elif line.startswith("+++"):
-            flush_markdown()
-            markdown, header = [], line[3:].strip()
+    for number, cell in enumerate(read_myst_markdown_notebook(text).cells, start=1):
+        if cell.cell_type == "code":
+            cells.append(_code_cell(assignment, number, cell))
+        elif cell.cell_type == "markdown":
+            cells.append(_markdown_cell(assignment, number, cell))
         else:
-            markdown.append(line)
-        i += 1
-    flush_markdown()
+            raise ValueError(f"{assignment}.md, cell {number}: a {cell.cell_type} cell has no nbgrader role")
     ids = [cell.id for cell in cells]
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:
@@ -146,12 +121,19 @@ def build_source(root: Path, assignment: str) -> Path:
 
 
 def release(root: Path, assignment: str) -> None:
-    """Run ``nbgrader generate_assignment`` (with this interpreter's bin/ on PATH); ``"*"`` for all."""
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
-    done = subprocess.run(["nbgrader", "generate_assignment", assignment, "--force", "--no-db"],
-                          cwd=root, env=env, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise SystemExit(f"nbgrader generate_assignment {assignment} failed:\n{done.stdout}{done.stderr}")
+    """Write ``exercises/<a>/`` as ``nbgrader generate_assignment <a> --force --no-db`` does, in process.
+
+    nbgrader's API (:class:`nbgrader.apps.api.NbGraderAPI`) runs it with the course's own
+    ``nbgrader_config.py`` (only that file: a config in the user's Jupyter folders does not
+    change what is committed) and without the gradebook; ``"*"`` releases every assignment.
+    """
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(root)).load_config()
+    config.CourseDirectory.root = str(root)
+    config.GenerateAssignment.no_database = True  # what --no-db sets
+    config.SaveCells.enabled = False
+    done = NbGraderAPI(config=config).generate_assignment(assignment, force=True, create=False)
+    if not done["success"]:
+        raise SystemExit(f"nbgrader generate_assignment {assignment} failed:\n{done.get('log', '')}{done['error']}")
 
 
 def assignments(root: Path) -> list[str]:

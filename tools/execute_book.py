@@ -28,31 +28,26 @@ from pathlib import Path
 import yaml
 from jupyter_cache import get_cache
 from jupyter_cache.executors import load_executor
+from myst_parser.config.main import read_topmatter
+from sphinx_external_toc.parsing import parse_toc_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "_build" / ".jupyter_cache"
 READER = {"name": "myst_nb_md", "type": "plugin"}
 
 
-def chapters(toc: dict) -> list[Path]:
-    """Every file the table of contents names, root first, as paths of existing .md files."""
-    names = [toc["root"]]
-    pending = list(toc.get("chapters", [])) + [c for part in toc.get("parts", []) for c in part.get("chapters", [])]
-    while pending:
-        entry = pending.pop(0)
-        if "file" in entry:
-            names.append(entry["file"])
-        pending[:0] = entry.get("sections", [])
-    paths = [ROOT / (name if name.endswith(".md") else name + ".md") for name in names]
+def chapters(toc: Path) -> list[Path]:
+    """Every page of the table of contents ``toc`` that has code cells, root first, as paths.
+
+    The table is read by sphinx-external-toc, as Jupyter Book reads it.
+    """
+    paths = [ROOT / (name if name.endswith(".md") else name + ".md") for name in parse_toc_yaml(toc)]
     return [path for path in paths if path.is_file() and "{code-cell}" in path.read_text(encoding="utf-8")]
 
 
 def page_timeout(path: Path, default: int) -> int:
-    """The chapter's own ``mystnb: execution_timeout`` from its front matter, as myst-nb reads it."""
-    text = path.read_text(encoding="utf-8")
-    if not text.startswith("---"):
-        return default
-    front = yaml.safe_load(text.split("---", 2)[1]) or {}
+    """The chapter's own ``mystnb: execution_timeout`` from its front matter (read by MyST's own reader)."""
+    front = read_topmatter(path.read_text(encoding="utf-8")) or {}
     return int((front.get("mystnb") or {}).get("execution_timeout", default))
 
 
@@ -76,7 +71,7 @@ def main() -> int:
     timeout = int(config.get("execute", {}).get("timeout", 300))
     cache = get_cache(str(CACHE))
     records = {cache.add_nb_to_project(str(path), read_data=READER).pk: path
-               for path in chapters(yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8")))}
+               for path in chapters(ROOT / "_toc.yml")}
     stale = {record.pk for record in cache.list_unexecuted()}
     todo = sorted((pk for pk in records if pk in stale), key=lambda pk: -last_runtime(cache, records[pk]))
     if not todo:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import nbformat
 
-from .servers import jupyter_env, stop, venv_bin
+from .servers import jupyter_env, stop, venv_bin, venv_env
 
 ROOT = Path(__file__).resolve().parents[2]
 COURSE_FILES = ("nbgrader_config.py",)
@@ -88,21 +88,25 @@ def assignments(course: Path) -> list[str]:
     return sorted(p.name for p in (course / "solutions").iterdir() if p.is_dir())
 
 
-def nbgrader(course: Path, *args: str, home: Path) -> str:
-    """Run ``nbgrader <args>`` in ``course`` (venv's bin on PATH for alembic); return its output.
+def nbgrader(course: Path, *args: str, home: Path | None = None, timeout: float = NBGRADER_TIMEOUT) -> str:
+    """Run the ``nbgrader <args>`` command line in ``course``; return its output (stdout and stderr).
 
-    A non-zero exit fails with the command's output: nbgrader deletes the autograded
-    notebook of a failed run but keeps an older score, so the exit status must be checked.
+    The one way the tests run the real command an instructor or student types: the venv's
+    ``nbgrader``, with the venv's bin/ first on PATH (:func:`~journeys.servers.venv_env`)
+    and, given ``home``, every per-user Jupyter folder under it (a journey's own). A command
+    that runs past ``timeout`` seconds is stopped with the kernel it started. A non-zero
+    exit fails with the command's output: nbgrader deletes the autograded notebook of a
+    failed run but keeps an older score, so the exit status must be checked.
     """
     command = [str(venv_bin() / "nbgrader"), *args]
-    process = subprocess.Popen(command, cwd=course, env=jupyter_env(home), stdin=subprocess.DEVNULL,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    process = subprocess.Popen(command, cwd=course, env=jupyter_env(home) if home else venv_env(),
+                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                start_new_session=True)
     try:
-        output, _ = process.communicate(timeout=NBGRADER_TIMEOUT)
+        output, _ = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         stop(process)  # nbgrader and the kernel it started (in a session of its own)
-        raise AssertionError(f"`nbgrader {' '.join(args)}` ran past {NBGRADER_TIMEOUT} s") from None
+        raise AssertionError(f"`nbgrader {' '.join(args)}` ran past {timeout} s") from None
     if process.returncode != 0:
         raise AssertionError(f"`nbgrader {' '.join(args)}` exited with {process.returncode}:\n{output[-4000:]}")
     return output

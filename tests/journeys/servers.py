@@ -40,6 +40,13 @@ def venv_bin() -> Path:
     return Path(sys.prefix) / "bin"
 
 
+def venv_env(**extra: str) -> dict[str, str]:
+    """This process's environment with ``extra``, and the venv's bin/ first on PATH: the
+    commands the tests run (``nbgrader``, ``python -m rnnlab.grading``, ``dask``) find the
+    venv's tools there, and nbgrader starts ``alembic`` by name when it creates a gradebook."""
+    return {**os.environ, **extra, "PATH": f"{venv_bin()}{os.pathsep}{os.environ.get('PATH', '')}"}
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -50,8 +57,7 @@ def free_port() -> int:
 def jupyter_env(home: Path) -> dict[str, str]:
     """The environment of the server: the venv's bin first on PATH (nbgrader runs alembic)
     and every per-user Jupyter folder under ``home``."""
-    env = dict(os.environ)
-    env["PATH"] = f"{venv_bin()}{os.pathsep}{env.get('PATH', '')}"
+    env = venv_env()
     folders = {
         "JUPYTER_CONFIG_DIR": "config",
         "JUPYTER_DATA_DIR": "data",

@@ -21,7 +21,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from journeys.servers import stop, venv_bin, wait_until
+from journeys.servers import stop, venv_bin, venv_env, wait_until
 
 START_TIMEOUT = 120   # seconds for the scheduler to write its address, and for all workers to join
 DEATH_TIMEOUT = 60    # seconds a worker waits for a lost scheduler before it exits
@@ -85,12 +85,9 @@ def dask_environment(workdir: Path) -> dict[str, str]:
     tests/ importable (tasks defined in a test module travel by reference)."""
     config = workdir / "dask-config"
     config.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ)
     tests = str(Path(__file__).resolve().parents[1])
-    env.update({"DASK_CONFIG": str(config), "OMP_NUM_THREADS": "1",
-                "PATH": f"{venv_bin()}{os.pathsep}{env.get('PATH', '')}",
-                "PYTHONPATH": os.pathsep.join(filter(None, [tests, env.get("PYTHONPATH")]))})
-    return env
+    return venv_env(DASK_CONFIG=str(config), OMP_NUM_THREADS="1",
+                    PYTHONPATH=os.pathsep.join(filter(None, [tests, os.environ.get("PYTHONPATH")])))
 
 
 def _worker_command(address: str, name: str, workdir: Path, preload: str | None) -> list[str]:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import os
 import pwd
-import shutil
 import signal
 import subprocess
 import tempfile
@@ -101,28 +100,28 @@ def postgres_server():
     """Start a private PostgreSQL server; yield a :class:`Postgres`; stop it and delete its files."""
     binaries = server_binaries()
     account = _server_account()
-    folder = Path(tempfile.mkdtemp(prefix="rnnlab-postgres-"))
-    data, socket_dir, log = folder / "data", folder / "socket", folder / "server.log"
-    socket_dir.mkdir()
-    if account is not None:
-        for path in (folder, socket_dir):
-            os.chown(path, account.pw_uid, account.pw_gid)
-    settings = {"listen_addresses": "''", "unix_socket_directories": f"'{socket_dir}'", "fsync": "off",
-                "synchronous_commit": "off", "full_page_writes": "off", "max_connections": "60"}
-    options = " ".join(f"-c {name}={value}" for name, value in settings.items())
-    pg_ctl = [str(binaries / "pg_ctl"), "-D", str(data)]
-    started = False
-    try:
-        _run([str(binaries / "initdb"), "-D", str(data), "-U", SUPERUSER, "--auth=trust", "--encoding=UTF8",
-              "--no-locale", "--no-instructions"], account, START_TIMEOUT)
-        _run(pg_ctl + ["-l", str(log), "-o", options, "-w", "-t", str(START_TIMEOUT), "start"], account,
-             START_TIMEOUT + 10)
-        started = True
-        yield Postgres(socket_dir)
-    finally:
-        if started or (data / "postmaster.pid").exists():
-            try:
-                _run(pg_ctl + ["-m", "fast", "-w", "-t", str(STOP_TIMEOUT), "stop"], account, STOP_TIMEOUT + 10)
-            except (RuntimeError, subprocess.TimeoutExpired):
-                _kill_postmaster(data)
-        shutil.rmtree(folder, ignore_errors=True)
+    with tempfile.TemporaryDirectory(prefix="rnnlab-postgres-", ignore_cleanup_errors=True) as scratch:
+        folder = Path(scratch)
+        data, socket_dir, log = folder / "data", folder / "socket", folder / "server.log"
+        socket_dir.mkdir()
+        if account is not None:
+            for path in (folder, socket_dir):
+                os.chown(path, account.pw_uid, account.pw_gid)
+        settings = {"listen_addresses": "''", "unix_socket_directories": f"'{socket_dir}'", "fsync": "off",
+                    "synchronous_commit": "off", "full_page_writes": "off", "max_connections": "60"}
+        options = " ".join(f"-c {name}={value}" for name, value in settings.items())
+        pg_ctl = [str(binaries / "pg_ctl"), "-D", str(data)]
+        started = False
+        try:
+            _run([str(binaries / "initdb"), "-D", str(data), "-U", SUPERUSER, "--auth=trust", "--encoding=UTF8",
+                  "--no-locale", "--no-instructions"], account, START_TIMEOUT)
+            _run(pg_ctl + ["-l", str(log), "-o", options, "-w", "-t", str(START_TIMEOUT), "start"], account,
+                 START_TIMEOUT + 10)
+            started = True
+            yield Postgres(socket_dir)
+        finally:
+            if started or (data / "postmaster.pid").exists():
+                try:
+                    _run(pg_ctl + ["-m", "fast", "-w", "-t", str(STOP_TIMEOUT), "stop"], account, STOP_TIMEOUT + 10)
+                except (RuntimeError, subprocess.TimeoutExpired):
+                    _kill_postmaster(data)

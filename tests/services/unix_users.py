@@ -114,21 +114,21 @@ def unix_users(names: list[str]):
     if shutil.which("useradd") is None:
         unavailable("useradd is missing (Debian's passwd package)")
     suffix = secrets.token_hex(2)
-    folder = Path(tempfile.mkdtemp(prefix="rnnlab-users-"))
-    folder.chmod(0o755)
-    made: dict[str, UnixUser] = {}
-    try:
-        for name in names:
-            account = f"{name}-{suffix}"
-            subprocess.run(["useradd", "--system", "--user-group", "--no-create-home", "--shell", "/usr/sbin/nologin",
-                            account], check=True, capture_output=True, timeout=60)
-            entry = pwd.getpwnam(account)
-            home = folder / account
-            home.mkdir(mode=0o700)
-            os.chown(home, entry.pw_uid, entry.pw_gid)
-            made[name] = UnixUser(account, entry.pw_uid, entry.pw_gid, home)
-        yield made
-    finally:
-        for user in made.values():
-            _delete_account(user.name)
-        shutil.rmtree(folder, ignore_errors=True)
+    with tempfile.TemporaryDirectory(prefix="rnnlab-users-", ignore_cleanup_errors=True) as scratch:
+        folder = Path(scratch)
+        folder.chmod(0o755)
+        made: dict[str, UnixUser] = {}
+        try:
+            for name in names:
+                account = f"{name}-{suffix}"
+                subprocess.run(["useradd", "--system", "--user-group", "--no-create-home",
+                                "--shell", "/usr/sbin/nologin", account], check=True, capture_output=True, timeout=60)
+                entry = pwd.getpwnam(account)
+                home = folder / account
+                home.mkdir(mode=0o700)
+                os.chown(home, entry.pw_uid, entry.pw_gid)
+                made[name] = UnixUser(account, entry.pw_uid, entry.pw_gid, home)
+            yield made
+        finally:
+            for user in made.values():
+                _delete_account(user.name)
