@@ -92,7 +92,8 @@ def hidden_size_for_budget(build: Callable[[int], torch.nn.Module], budget: int)
 
 def layer_weights(module: torch.nn.Module) -> dict:
     """The parameters of a one-layer, one-direction recurrent module (``torch.nn`` or
-    rnnlab ``RNN``/``GRU``/``LSTM``) as NumPy arrays, named as the cell functions take them:
+    rnnlab ``RNN``/``GRU``/``LSTM``, or a ``torch.nn`` ``RNNCell``/``GRUCell``/``LSTMCell``)
+    as NumPy arrays, named as the cell functions take them:
     ``{"weight_ih": (G*H, I), "weight_hh": (G*H, H), "bias_ih": (G*H,), "bias_hh": (G*H,)}``
     (torch.nn's ``weight_ih_l0`` ... without the ``_l0``; biases only if the module has
     them). Raises ``ValueError`` for a module with more layers, two directions or a
@@ -101,7 +102,7 @@ def layer_weights(module: torch.nn.Module) -> dict:
         raise TypeError(f"module: expected a torch.nn.Module, got {describe(module)}")
     weights = {}
     for name, parameter in module.named_parameters():
-        if name not in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"):
+        if name.removesuffix("_l0") not in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
             raise ValueError(f"module: expected one layer in one direction without projection "
                              f"(weight_ih_l0, weight_hh_l0, bias_ih_l0, bias_hh_l0), got a "
                              f"parameter named {name!r}")

@@ -145,6 +145,9 @@ def test_layer_weights_are_torch_parameters_without_the_layer_suffix(kind):
         assert isinstance(array, np.ndarray)
         np.testing.assert_array_equal(array, getattr(module, name + "_l0").detach().numpy())
     assert sorted(layer_weights(getattr(nn, kind)(3, 4, bias=False))) == ["weight_hh", "weight_ih"]
+    cell = getattr(nn, kind + "Cell")(3, 4)           # torch.nn's cells name them without _l0
+    for name, array in layer_weights(cell).items():
+        np.testing.assert_array_equal(array, getattr(cell, name).detach().numpy())
 
 
 @pytest.mark.parametrize("options", [dict(num_layers=2), dict(bidirectional=True)])
