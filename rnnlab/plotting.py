@@ -4,10 +4,13 @@
 line. :func:`use_book_style` sets what every chapter's figures share: SVG output (sharp
 at any zoom), fonts that stay legible when a phone shrinks the figure, and no legend
 frame over the data; :func:`legend_outside` and :func:`integer_ticks` place a legend
-beside the plotted area and keep fractional ticks off axes that count steps.
+beside the plotted area and keep fractional ticks off axes that count steps; :func:`show_table`
+displays a table of results that scrolls sideways on a narrow screen.
 """
 
 from __future__ import annotations
+
+import html
 
 import numpy as np
 
@@ -74,6 +77,24 @@ def integer_ticks(ax, axis="x"):
     if axis in ("y", "both"):
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     return ax
+
+
+def table_html(header, rows) -> str:
+    """An HTML table (in a sideways-scrolling ``div``) of already formatted cells: ``header``
+    a sequence of column titles, ``rows`` a sequence of sequences of cells; each cell is
+    shown as ``str(cell)``, HTML-escaped."""
+    def cells(tag, row):
+        return "".join(f"<{tag}>{html.escape(str(cell))}</{tag}>" for cell in row)
+    body = "".join(f"<tr>{cells('td', row)}</tr>" for row in rows)
+    return ('<div style="overflow-x: auto"><table class="table"><thead>'
+            f'<tr>{cells("th", header)}</tr></thead><tbody>{body}</tbody></table></div>')
+
+
+def show_table(header, rows):
+    """Display :func:`table_html` ``(header, rows)`` in the notebook (IPython's ``display``)."""
+    from IPython.display import HTML, display
+
+    display(HTML(table_html(header, rows)))
 
 
 def plot_grad_norms(curves, ax=None, title=None, ylabel=r"$\|\mathrm{d}L/\mathrm{d}h_t\|$"):

@@ -41,10 +41,10 @@ from typing import Sequence
 import numpy as np
 from scipy import stats as _scipy_stats
 
-from ._checks import describe
+from ._checks import check_int, describe
 
 __all__ = ["Comparison", "cliffs_delta", "compare", "compare_to_reference", "holm", "correct",
-           "verdict", "plot_seeds", "VERDICTS", "ALPHA"]
+           "verdict", "spread", "plot_seeds", "VERDICTS", "ALPHA"]
 
 ALPHA = 0.05
 """The family-wise error rate of a page: Holm-corrected p-values are compared with it."""
@@ -313,6 +313,18 @@ def verdict(comparison: Comparison | None, expected: str, *, alpha: float = ALPH
     else:
         return "not shown"
     return "supported" if side == expected else "contradicted"
+
+
+def spread(values: Sequence[float], digits: int = 3) -> str:
+    """The per-seed results ``values`` as text, ``"median [smallest, largest]"``, each
+    with ``digits`` decimals (``spread([0.2, 0.1, 0.4], 2) == "0.20 [0.10, 0.40]"``).
+    Raises ``TypeError`` for values that are not numbers, ``ValueError`` for none or NaN."""
+    values = _as_values("values", values)
+    if values.size == 0:
+        raise ValueError("values must hold at least one number (one per seed), got none")
+    digits = check_int("digits", digits, 0)
+    low, middle, high = values.min(), np.median(values), values.max()
+    return f"{middle:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
 
 
 def plot_seeds(ax, groups: dict, *, ylabel: str, integer: bool = False, log: bool = False,

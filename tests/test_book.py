@@ -245,6 +245,40 @@ def test_code_cells_fit_in_80_columns():
     assert not long_lines, f"code lines longer than {CODE_COLUMNS} columns:\n" + "\n".join(long_lines)
 
 
+def test_result_tables_escape_their_cells_and_scroll_sideways():
+    """rnnlab.plotting.table_html, the tables of comparison, chorales and folk: read back by
+    the standard library's HTML parser, every cell is the text it was given."""
+    from html.parser import HTMLParser
+
+    from rnnlab.plotting import table_html
+
+    class Cells(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.rows, self.style, self.inside = [], None, False
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "div":
+                self.style = dict(attrs).get("style")
+            elif tag == "tr":
+                self.rows.append([])
+            elif tag in ("th", "td"):
+                self.inside = True
+                self.rows[-1].append("")
+
+        def handle_endtag(self, tag):
+            self.inside = self.inside and tag not in ("th", "td")
+
+        def handle_data(self, data):
+            if self.inside:
+                self.rows[-1][-1] += data
+
+    parser = Cells()
+    parser.feed(table_html(["model", "H"], [["O'Neill's <b>", 12], ["a & b", 3.5]]))
+    assert parser.rows == [["model", "H"], ["O'Neill's <b>", "12"], ["a & b", "3.5"]]
+    assert parser.style == "overflow-x: auto"
+
+
 def test_code_cells_parser_sees_options_and_bodies():
     """The helper above: options are not code, bodies are."""
     text = ("```{code-cell} ipython3\n---\ntags: [hide-input]\nmystnb:\n  image:\n    alt: " + "x" * 90

@@ -283,6 +283,28 @@ def test_the_verdict_finds_a_real_difference_of_one_and_a_half_standard_deviatio
     assert found.count("contradicted") == 0
 
 
+# ----------------------------------------------------------------------------- per-seed text
+
+
+@pytest.mark.parametrize("values, digits, text", [
+    ([0.2, 0.1, 0.4], 2, "0.20 [0.10, 0.40]"),           # odd count: the middle value
+    ([4, 1, 3, 2], 1, "2.5 [1.0, 4.0]"),                  # even count: mean of the middle two
+    (np.array([7.0]), 3, "7.000 [7.000, 7.000]"),
+    ([1.0, np.inf, 2.0], 0, "2 [1, inf]"),                # a censored run stays visible
+])
+def test_spread_is_median_smallest_largest_worked_by_hand(values, digits, text):
+    assert stats.spread(values, digits) == text
+
+
+@pytest.mark.parametrize("values, digits, error, name", [
+    ([], 3, ValueError, "values"), ([1.0, np.nan], 3, ValueError, "values"),
+    ("0.1", 3, TypeError, "values"), ([1.0], -1, ValueError, "digits"), ([1.0], 2.0, TypeError, "digits"),
+])
+def test_spread_names_a_wrong_argument(values, digits, error, name):
+    with pytest.raises(error, match=name):
+        stats.spread(values, digits)
+
+
 
 # ----------------------------------------------------------------------------- the per-seed figure
 
