@@ -30,9 +30,9 @@ import pytest
 import torch
 
 import rnnlab
-from rnnlab.grading import cases as C
-from rnnlab.grading import hidden as H
-from rnnlab.grading import checks, forget_bias, mistakes as M, oracles, training_checks
+from rnnlab.grading.checks import cases as C
+from rnnlab.grading.checks import hidden as H
+from rnnlab.grading.checks import forget_bias, mistakes as M, oracles, recurrent as checks, training as training_checks
 
 sys.path.insert(0, str(Path(__file__).parent))
 from exercise_mistakes import submissions as built_submissions  # noqa: E402
@@ -286,7 +286,7 @@ def split_forget_bias(lstm, value):
     (checks.check_lstm_forward, numpy_lstm_forward),
     (checks.check_rnn_bptt_norms, lambda *a: M.rnn_bptt(*(np.float32(v) for v in a))),
     (checks.check_rnn_bptt_gradients, lambda *a: M.rnn_bptt(*(np.float32(v) for v in a))),
-    (checks.check_set_forget_gate_bias, split_forget_bias),
+    (forget_bias.check_set_forget_gate_bias, split_forget_bias),
 ], ids=lambda v: getattr(v, "__name__", None))
 def test_correct_answers_pass_in_any_style_and_checks_return_none(check, answer, capsys):
     assert check(answer, hidden=True) is None
@@ -361,11 +361,11 @@ def test_failed_checks_show_their_message_as_the_whole_red_box():
     assert issubclass(etype, AssertionError)
     lines = "\n".join(stb).splitlines()
     assert re.sub(r"\x1b\[[0-9;]*m", "", lines[0]).startswith("rnn_cell is wrong on the inputs B = 3")
-    assert not any("checks.py" in line or "Traceback" in line for line in lines), lines
+    assert not any("recurrent.py" in line or "Traceback" in line for line in lines), lines
 
 
 def test_hidden_tests_refuse_to_run_without_their_inputs(tmp_path):
-    """The hand-out leaves rnnlab/grading/hidden.py out: a hidden test there says so instead of running."""
+    """The hand-out leaves rnnlab/grading/checks/hidden.py out: a hidden test there says so instead of running."""
     shutil.copytree(ROOT / "rnnlab", tmp_path / "rnnlab", ignore=shutil.ignore_patterns("hidden.py", "__pycache__"))
     code = ("from rnnlab.grading.checks import check_rnn_cell\n"
             "import numpy as np\n"

@@ -26,9 +26,10 @@ import torch.nn.functional as F
 
 import rnnlab
 from rnnlab.corpora import abc
-from rnnlab.grading import hidden as H
-from rnnlab.grading import lm_checks as L
-from rnnlab.grading.mistakes import singles_then_pairs
+from rnnlab.grading.checks import cases as C
+from rnnlab.grading.checks import hidden as H
+from rnnlab.grading.checks import language_model as L
+from rnnlab.grading.checks.mistakes import singles_then_pairs
 
 sys.path.insert(0, str(Path(__file__).parent))
 from exercise_mistakes import Submission  # noqa: E402
@@ -229,7 +230,7 @@ def test_sampling_is_determined_by_the_generator_and_by_nothing_else():
 
 def test_sample_frequencies_follow_softmax_of_logits_over_temperature():
     # Oracle: the exact probabilities of the test model after the prefix, for the first draw.
-    case = L.SampleCase(seed=5, prefix_length=3, batch=4000, vocabulary=4, temperature=0.5, steps=1)
+    case = C.SampleCase(seed=5, prefix_length=3, batch=4000, vocabulary=4, temperature=0.5, steps=1)
     model, prefix = case.draw()
     drawn = L.reference_sample(model, prefix, case.temperature, torch.Generator().manual_seed(0), 1)[0]
     table = model.table.double()

@@ -14,9 +14,9 @@ import math
 import numpy as np
 import torch
 
-from .checks import check_whole_numbers
-from .messages import named
-from .running import CheckFailed, call_quietly, explain_exception, hidden_inputs
+from .recurrent import check_whole_numbers
+from ..messages import named
+from .calling import CheckFailed, call_quietly, explain_exception, hidden_inputs
 
 CELLS = ("gru", "lstm")
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .messages import named
-from .running import CheckFailed, call_quietly, explain_exception, hidden_inputs
+from ..messages import named
+from .calling import CheckFailed, call_quietly, explain_exception, hidden_inputs
 
 GATES = ("input (i)", "forget (f)", "candidate (g)", "output (o)")
 ROWS = ("0:H", "H:2H", "2H:3H", "3H:4H")

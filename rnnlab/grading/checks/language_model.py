@@ -3,12 +3,12 @@
 ``check_bits_per_char`` compares a student's ``bits_per_char(logits, targets)`` with
 ``torch.nn.functional.cross_entropy`` divided by ln 2 on seeded cases, and names the usual
 mistakes (natural log, targets not shifted, a sum for a mean, ...) by recomputing them on
-the same inputs, as the other checks do (:mod:`rnnlab.grading.mistakes`).
+the same inputs, as the other checks do (:mod:`rnnlab.grading.checks.mistakes`).
 
 ``check_sample`` cannot compare samples with fixed expected values: any correct sampler
 that draws with the generator it is given must pass, whichever way it draws. It runs the
 student's ``sample(model, prefix, temperature, generator, steps)`` on a small model whose
-next-character probabilities are known exactly (:class:`KeyedTableLM`) and checks three
+next-character probabilities are known exactly (:class:`~rnnlab.grading.checks.cases.KeyedTableLM`) and checks three
 things: the same generator state gives the same samples and another gives others (the
 seed is used); the samples follow ``softmax(logits / temperature)`` along the sequence
 they form (their mean surprisal is within 5 standard errors of its expected value); and
@@ -22,48 +22,20 @@ its inputs are seeded, so a given answer always gets the same verdict.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 
-from .checks import Wrong, as_array, close
+from .recurrent import Wrong, as_array, close
 from .mistakes import Mistake, singles_then_pairs
-from .messages import named
-from .running import CheckFailed, hidden_inputs, run_answer
+from ..messages import named
+from .calling import CheckFailed, hidden_inputs, run_answer
+from .cases import SampleCase, TextCase
 
 LN2 = math.log(2.0)
 Z_LIMIT = 5.0   # standard errors of the mean surprisal that a correct sampler stays within
 
 
 # --- bits per character ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TextCase:
-    """Seeded logits (T, B, V) and the text (T, B) a model read while producing them.
-
-    ``scale`` is the spread of the logits: at 40, ``exp`` of a logit overflows float32,
-    so a softmax written as ``exp(l) / exp(l).sum()`` gives NaN where ``log_softmax`` is fine.
-    """
-
-    seed: int
-    steps: int
-    batch: int
-    vocabulary: int
-    scale: float = 2.0
-    dtype: str = "float32"
-
-    def describe(self) -> str:
-        extra = f", logits × {self.scale:g}" if self.scale > 10 else ""
-        return f"T = {self.steps}, B = {self.batch}, V = {self.vocabulary}, {self.dtype}{extra} (seed {self.seed})"
-
-    def draw(self):
-        """(logits, targets): float64 logits rounded to the case's dtype, int64 targets."""
-        rng = np.random.default_rng(self.seed)
-        logits = rng.normal(0.0, self.scale, (self.steps, self.batch, self.vocabulary))
-        targets = rng.integers(0, self.vocabulary, (self.steps, self.batch))
-        return logits.astype(self.dtype).astype(np.float64), targets.astype(np.int64)
 
 
 BITS_VISIBLE = (
@@ -176,77 +148,6 @@ def check_bits_per_char(bits_per_char, hidden=False):
 
 
 # --- sampling --------------------------------------------------------------------------------
-
-
-class KeyedTableLM(torch.nn.Module):
-    """A character model for the tests whose next-character probabilities are known exactly.
-
-    Like a tune whose key signature holds to the end, its state is the first character it
-    ever read (the "key", kept for good); its logits after reading ``x_t`` are
-    ``table[key, x_t]``, a (V,) row of a fixed (V, V, V) table. It is called as the
-    models of the chapter are: ``logits, state = model(x, state)`` with ``x`` of shape
-    (T, B), int64, and ``state`` None at the start; ``logits`` is (T, B, V), float32.
-    """
-
-    def __init__(self, table):
-        super().__init__()
-        table = torch.as_tensor(table, dtype=torch.float32)
-        if table.dim() != 3 or len({*table.shape}) != 1:
-            raise ValueError(f"table must have shape (V, V, V), got {tuple(table.shape)}")
-        self.register_buffer("table", table)
-
-    @property
-    def vocabulary_size(self) -> int:
-        return self.table.shape[0]
-
-    def forward(self, x, state=None):
-        size = self.vocabulary_size
-        if not isinstance(x, torch.Tensor):
-            raise TypeError(f"the model reads x as a torch tensor of character indices, got {type(x).__name__}")
-        if x.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8):
-            raise TypeError(f"the model reads x as integer character indices (int64), got {x.dtype}")
-        if x.dim() != 2 or x.shape[0] < 1:
-            raise ValueError(f"the model reads x of shape (T, B), time first (T ≥ 1); got shape {tuple(x.shape)}. "
-                             "One character per sequence is x of shape (1, B): next_character.view(1, -1).")
-        if int(x.min()) < 0 or int(x.max()) >= size:
-            raise ValueError(f"character indices must lie in [0, {size}); got values from {int(x.min())} to {int(x.max())}")
-        x = x.long()
-        if state is None:
-            key = x[0]
-        elif isinstance(state, torch.Tensor) and state.shape == (x.shape[1],):
-            key = state.long()
-        else:
-            shape = tuple(state.shape) if isinstance(state, torch.Tensor) else type(state).__name__
-            raise ValueError(f"state must be None or the state this model returned, shape ({x.shape[1]},); got {shape}")
-        logits = self.table[key.unsqueeze(0).expand_as(x), x]
-        return logits, key.clone()
-
-
-@dataclass(frozen=True)
-class SampleCase:
-    """A model, a prefix (P, B), a temperature, a generator seed and a number of steps."""
-
-    seed: int
-    prefix_length: int
-    batch: int
-    vocabulary: int
-    temperature: float
-    steps: int
-    scale: float = 2.0
-
-    def describe(self) -> str:
-        return (f"prefix of shape ({self.prefix_length}, {self.batch}), V = {self.vocabulary}, "
-                f"temperature {self.temperature:g}, steps = {self.steps} (seed {self.seed})")
-
-    def draw(self):
-        """(model, prefix): the table is float32, the prefix's first and last characters differ."""
-        rng = np.random.default_rng(self.seed)
-        size = self.vocabulary
-        table = rng.normal(0.0, self.scale, (size, size, size)).astype(np.float32)
-        prefix = rng.integers(0, size, (self.prefix_length, self.batch))
-        if self.prefix_length > 1:  # so that feeding only the last character changes the key
-            prefix[-1] = (prefix[0] + 1 + rng.integers(0, size - 1, self.batch)) % size
-        return KeyedTableLM(table), torch.from_numpy(prefix.astype(np.int64))
 
 
 SAMPLE_VISIBLE = (

@@ -1,6 +1,6 @@
 """Expected values from ``torch.nn`` and autograd: the independent oracle of every check.
 
-Each function takes the arrays of a :class:`~rnnlab.grading.cases.Case` (float64 numpy)
+Each function takes the arrays of a :class:`~rnnlab.grading.checks.cases.Case` (float64 numpy)
 and returns numpy float64 results. The modules are built inside ``torch.random.fork_rng``
 so that checking an answer leaves the student's random state as it was.
 """

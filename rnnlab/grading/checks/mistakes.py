@@ -8,7 +8,7 @@ dropped, a weight used untransposed, a sigmoid where tanh belongs, an off-by-one
 time. A :class:`Mistake` pairs flags with the sentence a student reads when their output
 equals what those flags compute on the same inputs.
 
-This module only *computes* wrong answers; :mod:`rnnlab.grading.checks` decides when
+This module only *computes* wrong answers; :mod:`rnnlab.grading.checks.recurrent` decides when
 one of them is the explanation.
 """
 

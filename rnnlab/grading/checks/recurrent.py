@@ -1,12 +1,12 @@
 """The checks that the test cells of the exercises call.
 
 Each ``check_<function>(answer, hidden=False)`` runs the student's function on seeded
-cases (:mod:`rnnlab.grading.cases`), compares it with ``torch.nn``
-(:mod:`rnnlab.grading.oracles`) and returns None, printing one line, when it agrees.
-Otherwise it raises :class:`~rnnlab.grading.running.CheckFailed`, whose message is all
+cases (:mod:`rnnlab.grading.checks.cases`), compares it with ``torch.nn``
+(:mod:`rnnlab.grading.checks.oracles`) and returns None, printing one line, when it agrees.
+Otherwise it raises :class:`~rnnlab.grading.checks.calling.CheckFailed`, whose message is all
 the student sees: what is wrong and on which inputs, the expected values against the
 answer's, and, when the answer equals what a usual mistake computes on the same inputs
-(:mod:`rnnlab.grading.mistakes`), which mistake that is and how to fix it. A sequence
+(:mod:`rnnlab.grading.checks.mistakes`), which mistake that is and how to fix it. A sequence
 check given the student's cell function (``cell=``) also says when the loop itself is
 right and the error comes from the cell, whose own test already counts it.
 
@@ -28,8 +28,8 @@ from . import kinds
 from . import mistakes as M
 from . import oracles
 from .cases import cases
-from .messages import FROM_EARLIER, named
-from .running import CheckFailed, call_quietly, explain_exception, hidden_inputs, run_answer
+from ..messages import FROM_EARLIER, named
+from .calling import CheckFailed, call_quietly, explain_exception, hidden_inputs, run_answer
 
 RTOL = 1e-4   # loose enough for float32 arithmetic, far tighter than any mistake
 ATOL = 1e-5   # times max(1, largest expected magnitude)
@@ -266,7 +266,7 @@ def _cell_lines(spec, cell, case, arrays, args, got, expected, graded):
 
 def _mistake_text(spec, arrays, got, expected, graded):
     """What the usual mistake that gives these outputs is, in words: a catalogued mistake
-    first, else one found by its kind (:func:`rnnlab.grading.kinds.explain`); None if neither."""
+    first, else one found by its kind (:func:`rnnlab.grading.checks.kinds.explain`); None if neither."""
     mistake = _matching_mistake(spec, arrays, got, expected, graded)
     if mistake is not None:
         return mistake.message
@@ -485,8 +485,3 @@ def check_rnn_parameter_count(rnn_parameter_count, hidden=False):
                            f"{oracles.rnn_parameter_count(*args)} parameters."))
     print(f"OK: rnn_parameter_count agrees with torch.nn.RNN on {len(sizes)} sizes"
           f"{', the hidden ones included' if hidden else ''}.")
-
-
-# Defined in its own module (it inspects parameters instead of comparing outputs);
-# imported here so that every test cell imports its check from one place.
-from .forget_bias import check_set_forget_gate_bias  # noqa: E402
