@@ -127,7 +127,7 @@ def test_parameter_counts_without_mistakes_match_torch_nn():
         assert M.rnn_parameter_count(*sizes) == oracles.rnn_parameter_count(*sizes)
     for cell in ("gru", "lstm"):
         for hidden in (1, 5, 14):
-            assert training_checks.model_parameters(cell, 8, 4, hidden) == training_checks._mistaken_count(cell, 8, 4, hidden)
+            assert training_checks.model_parameters(cell, 8, 4, hidden) == M.model_parameter_count(cell, 8, 4, hidden)
 
 
 # --- every catalogued mistake is named by its check ---------------------------------------
@@ -206,10 +206,21 @@ def test_every_parameter_count_mistake_is_named(mistake):
     assert mistake.message in message_of(checks.check_rnn_parameter_count, answer)
 
 
-@pytest.mark.parametrize("flags,text", training_checks._SIZE_MISTAKES, ids=lambda v: str(v)[:30])
-def test_every_hidden_size_mistake_is_named(flags, text):
-    answer = lambda *args: training_checks._size_with_mistake(*args, flags)  # noqa: E731
-    assert text in message_of(training_checks.check_hidden_size_for_budget, answer)
+def test_the_catalogue_lists_each_assignments_mistakes_once_by_name():
+    assert sorted(M.CATALOGUES) == sorted(ASSIGNMENTS)
+    for assignment, catalogues in M.CATALOGUES.items():
+        names = [(m.name, tuple(m.cell.items()), tuple(m.loop.items()), tuple(m.flags.items()))
+                 for catalogue in catalogues for m in catalogue]
+        assert len(set(names)) == len(names), assignment
+        for catalogue in catalogues:
+            for mistake in catalogue:
+                assert mistake.message and (mistake.cell or mistake.loop or mistake.flags or mistake.found), mistake.name
+
+
+@pytest.mark.parametrize("mistake", M.BUDGET_MISTAKES, ids=lambda m: m.name)
+def test_every_hidden_size_mistake_is_named(mistake):
+    answer = lambda *args: M.hidden_size_for_budget(*args, **mistake.flags)  # noqa: E731
+    assert mistake.message in message_of(training_checks.check_hidden_size_for_budget, answer)
 
 
 # --- correct answers pass in any style; errors become messages ------------------------------

@@ -9,14 +9,13 @@ which of the usual mistakes explains what changed.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
-from ..messages import named
+from . import mistakes as M
 from .calling import CheckFailed, call_quietly, explain_exception, hidden_inputs
-
-GATES = ("input (i)", "forget (f)", "candidate (g)", "output (o)")
-ROWS = ("0:H", "H:2H", "2H:3H", "3H:4H")
 
 VISIBLE = (
     dict(input_size=3, hidden_size=4, num_layers=1, bidirectional=False, value=1.0, seed=1),
@@ -41,58 +40,94 @@ def _block(vector, k, hidden):
     return vector[k * hidden:(k + 1) * hidden]
 
 
-class _Unnamed(str):
-    """What is wrong, when it is none of the usual mistakes."""
+@dataclass(frozen=True)
+class _Parameter:
+    """One parameter of the LSTM after the call, beside its value before."""
+
+    name: str
+    is_parameter: bool
+    requires_grad: bool
+    shape: tuple
+    old_shape: tuple
+    kind: str = "parameter"
+
+
+@dataclass(frozen=True)
+class _Whole:
+    """What the call changed in the LSTM as a whole."""
+
+    changed_weights: list
+    unchanged: bool
+    kind: str = "lstm"
+
+
+@dataclass(frozen=True)
+class _Layer:
+    """The biases of one layer and direction after the call: what the forget gate's sum is,
+    and which blocks changed (``names`` are its ``bias_ih``/``bias_hh``; indices refer to them)."""
+
+    where: str
+    names: tuple
+    value: float
+    bidirectional: bool
+    right: bool                 # b_if + b_hf equals value
+    changed_block: tuple | None  # (index into names, gate k) of the first other gate's block that changed
+    forget_unchanged: bool      # neither forget-gate block changed
+    set_to_value: tuple         # for each of b_if, b_hf: it equals value
+    only_set: int | None        # index of the one forget-gate block set to value, the other unchanged
+    kind: str = "layer"
+
+
+def _layer(config, lstm, before, suffix):
+    hidden, value = config["hidden_size"], config["value"]
+    where = f"layer {suffix[2]}" + (", reverse direction" if suffix.endswith("_reverse") else "")
+    names = (f"bias_ih{suffix}", f"bias_hh{suffix}")
+    old = [before[n] for n in names]
+    new = [getattr(lstm, n).detach() for n in names]
+    changed = next(((i, k) for i in range(2) for k in (0, 2, 3)
+                    if not torch.equal(_block(old[i], k, hidden), _block(new[i], k, hidden))), None)
+    old_f = [_block(o, 1, hidden) for o in old]
+    new_f = [_block(n, 1, hidden) for n in new]
+    total = (new_f[0] + new_f[1]).double()
+    set_to_value = tuple(torch.allclose(n.double(), torch.full_like(n, value).double()) for n in new_f)
+    return _Layer(
+        where=where, names=names, value=value, bidirectional=config["bidirectional"],
+        right=torch.allclose(total, torch.full_like(total, value), rtol=1e-6, atol=1e-6),
+        changed_block=changed,
+        forget_unchanged=all(torch.equal(o, n) for o, n in zip(old_f, new_f)),
+        set_to_value=set_to_value,
+        only_set=next((k for k in range(2) if set_to_value[k] and torch.equal(old_f[1 - k], new_f[1 - k])), None),
+    ), total
 
 
 def _problem(config, lstm, before):
-    """None if the LSTM's parameters are right after the call, else what is wrong: the usual
-    mistake it shows, or an :class:`_Unnamed` description."""
-    hidden, value = config["hidden_size"], config["value"]
+    """None if the LSTM's parameters are right after the call, else the lines saying what is wrong.
+
+    What the call changed is read in the order of :data:`~.mistakes.FORGET_BIAS_MISTAKES`
+    (each parameter, the whole LSTM, each layer), lazily, and the first named mistake it
+    shows is the answer's; a layer whose sum is wrong for no named reason is described.
+    """
     for name, old in before.items():
         new = getattr(lstm, name, None)
-        if not isinstance(new, torch.nn.Parameter):
-            return (f"lstm.{name} is no longer a torch.nn.Parameter: change the values inside the parameter "
-                    "(with torch.no_grad(): lstm.bias_ih_l0[...] = ...) instead of replacing it.")
-        if not new.requires_grad:
-            return f"lstm.{name} no longer requires gradients: the biases must stay trainable."
-        if new.shape != old.shape:
-            return f"lstm.{name} has shape {tuple(new.shape)}; it must keep its shape {tuple(old.shape)}."
-    weights = [n for n in before if n.startswith("weight") and not torch.equal(before[n], getattr(lstm, n).detach())]
-    if weights:
-        return f"you changed {', '.join(weights)}: only the forget gate's biases should change."
-    if all(torch.equal(old, getattr(lstm, name).detach()) for name, old in before.items()):
-        return ("nothing in the LSTM changed: set the biases of the LSTM you are given, in place "
-                "(with torch.no_grad(): ...); returning a new tensor or a new LSTM does not change it.")
+        seen = _Parameter(name, isinstance(new, torch.nn.Parameter), getattr(new, "requires_grad", False),
+                          tuple(getattr(new, "shape", ())), tuple(old.shape))
+        shown = M.first_found(M.FORGET_BIAS_MISTAKES, seen)
+        if shown:
+            return shown
+    whole = _Whole(
+        changed_weights=[n for n in before if n.startswith("weight") and not torch.equal(before[n], getattr(lstm, n).detach())],
+        unchanged=all(torch.equal(old, getattr(lstm, name).detach()) for name, old in before.items()))
+    shown = M.first_found(M.FORGET_BIAS_MISTAKES, whole)
+    if shown:
+        return shown
     for suffix in sorted({n[len("bias_ih"):] for n in before if n.startswith("bias_ih")}):
-        where = f"layer {suffix[2]}" + (", reverse direction" if suffix.endswith("_reverse") else "")
-        names = (f"bias_ih{suffix}", f"bias_hh{suffix}")
-        old = [before[n] for n in names]
-        new = [getattr(lstm, n).detach() for n in names]
-        for name, o, n in zip(names, old, new):
-            for k in (0, 2, 3):
-                if not torch.equal(_block(o, k, hidden), _block(n, k, hidden)):
-                    return (f"you changed {name}[{ROWS[k]}], the {GATES[k]} gate's bias ({where}): torch.nn "
-                            "stacks the gates i, f, g, o, so the forget gate is the second block, rows H:2H.")
-        old_f = [_block(o, 1, hidden) for o in old]
-        new_f = [_block(n, 1, hidden) for n in new]
-        total = (new_f[0] + new_f[1]).double()
-        if torch.allclose(total, torch.full_like(total, value), rtol=1e-6, atol=1e-6):
-            continue
-        if all(torch.equal(o, n) for o, n in zip(old_f, new_f)):
-            return (f"the forget gate's bias of {where} was not changed: set it in every layer"
-                    + (" and both directions (the *_reverse parameters)" if config["bidirectional"] else "") + ".")
-        both_value = [torch.allclose(n.double(), torch.full_like(n, value).double()) for n in new_f]
-        if all(both_value):
-            return (f"both b_if and b_hf are set to {value} ({where}), so the forget gate's bias, their sum, is "
-                    f"{2 * value}: set one of them to {value} and the other to 0.")
-        for k, name in enumerate(names):
-            if both_value[k] and torch.equal(old_f[1 - k], new_f[1 - k]):
-                return (f"only {name}[H:2H] was set ({where}): the forget gate adds b_if and b_hf, and "
-                        f"{names[1 - k]}[H:2H] still holds its random initial values, so the sum is not {value}. "
-                        f"Set {names[1 - k]}[H:2H] to 0.")
-        return _Unnamed(f"the forget gate's bias b_if + b_hf of {where} is "
-                        f"{np.round(total.numpy(), 4).tolist()}, not {value} everywhere.")
+        layer, total = _layer(config, lstm, before, suffix)
+        shown = M.first_found(M.FORGET_BIAS_MISTAKES, layer)
+        if shown:
+            return shown
+        if not layer.right:
+            return (f"the forget gate's bias b_if + b_hf of {layer.where} is "
+                    f"{np.round(total.numpy(), 4).tolist()}, not {config['value']} everywhere.")
     return None
 
 
@@ -109,6 +144,6 @@ def check_set_forget_gate_bias(set_forget_gate_bias, hidden=False):
         problem = _problem(config, lstm, before)
         if problem:
             raise CheckFailed(f"set_forget_gate_bias is wrong on {_describe(config)}:\n"
-                              + (f"  {problem}" if isinstance(problem, _Unnamed) else named(problem)))
+                              + (f"  {problem}" if isinstance(problem, str) else problem[0].line(**problem[1])))
     print(f"OK: set_forget_gate_bias is right on {len(configs)} LSTMs"
           f"{', the hidden ones included' if hidden else ''}.")

@@ -21,17 +21,17 @@ its inputs are seeded, so a given answer always gets the same verdict.
 
 from __future__ import annotations
 
+import functools
 import math
+
 import numpy as np
 import torch
 
-from .recurrent import Wrong, as_array, close
-from .mistakes import Mistake, singles_then_pairs
-from ..messages import named
+from . import mistakes as M
 from .calling import CheckFailed, hidden_inputs, run_answer
 from .cases import SampleCase, TextCase
-
-LN2 = math.log(2.0)
+from .mistakes import LN2
+from .recurrent import Wrong, as_array, close
 Z_LIMIT = 5.0   # standard errors of the mean surprisal that a correct sampler stays within
 
 
@@ -54,47 +54,6 @@ def reference_bits_per_char(logits, targets) -> float:
     targets = torch.as_tensor(np.asarray(targets, dtype=np.int64))
     nats = torch.nn.functional.cross_entropy(logits[:-1].reshape(-1, logits.shape[-1]), targets[1:].reshape(-1))
     return float(nats) / LN2
-
-
-def _log_softmax(values, axis):
-    shifted = values - values.max(axis=axis, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
-
-
-def mistaken_bits_per_char(logits, targets, *, natural_log=False, shift=1, total=False, count_all=False,
-                           axis=-1, raw_logits=False) -> float:
-    """Bits per character in numpy float64, and the usual mistakes (one keyword flag each).
-
-    With no flag it is the correct value; ``shift`` 0 scores ``logits[t]`` against
-    ``targets[t]``, -1 against ``targets[t - 1]``; ``axis`` is the axis of the softmax;
-    ``raw_logits`` takes the logits as log-probabilities.
-    """
-    log_p = logits if raw_logits else _log_softmax(logits, axis)
-    scored, wanted = {1: (log_p[:-1], targets[1:]), 0: (log_p, targets), -1: (log_p[1:], targets[:-1])}[shift]
-    nats = -np.take_along_axis(scored, wanted[..., None], axis=-1).sum()
-    value = nats if total else nats / (targets.size if count_all else wanted.size)
-    return float(value if natural_log else value / LN2)
-
-
-BITS_MISTAKES = [
-    Mistake("natural_log", "the value is in nats: bits per character take the logarithm in base 2. Divide the "
-            "natural-log loss by ln 2 (math.log(2)), or use torch.log2.", flags=dict(natural_log=True)),
-    Mistake("targets_not_shifted", "the targets are not shifted by one: logits[t] was scored against targets[t], the "
-            "character the model had just read. logits[t] predicts the next character: compare logits[:-1] "
-            "with targets[1:].", flags=dict(shift=0)),
-    Mistake("shifted_backwards", "the targets are shifted the wrong way: logits[t] predicts targets[t + 1], so compare "
-            "logits[:-1] with targets[1:], not logits[1:] with targets[:-1].", flags=dict(shift=-1)),
-    Mistake("total", "you returned the total number of bits: bits per character is their mean over the "
-            "(T − 1)·B predicted characters.", flags=dict(total=True)),
-    Mistake("count_all", "you divided by T·B, but only (T − 1)·B characters are predicted (the last step predicts "
-            "past the end of the text): divide by (T − 1)·B.", flags=dict(count_all=True)),
-    Mistake("raw_logits", "the logits were used as log-probabilities: normalise them first, "
-            "torch.log_softmax(logits, dim=-1) (the logits minus their logsumexp).", flags=dict(raw_logits=True)),
-    Mistake("softmax_over_time", "the softmax ran over dim=0, the time axis: the probabilities of the next character "
-            "sum to one over the vocabulary, the last axis (dim=-1).", flags=dict(axis=0)),
-    Mistake("softmax_over_batch", "the softmax ran over dim=1, the batch axis: the probabilities of the next "
-            "character sum to one over the vocabulary, the last axis (dim=-1).", flags=dict(axis=1)),
-]
 
 
 def _as_number(value, name):
@@ -136,10 +95,10 @@ def check_bits_per_char(bits_per_char, hidden=False):
         message = (f"bits_per_char returned {got:.6g} on the inputs {case.describe()}; expected {expected:.6g} "
                    "(torch.nn.functional.cross_entropy(logits[:-1], targets[1:]) / ln 2, flattened over time "
                    "and batch).")
-        for mistake in singles_then_pairs(BITS_MISTAKES):
-            value = mistaken_bits_per_char(logits, targets, **mistake.flags)
+        for mistake in M.singles_then_pairs(M.BITS_MISTAKES):
+            value = M.bits_per_char(logits, targets, **mistake.flags)
             if close(np.array(got), np.array(value)) and not close(np.array(value), np.array(expected)):
-                raise CheckFailed(f"{message}\n" + named(mistake.message))
+                raise CheckFailed(f"{message}\n{mistake.line()}")
         ratio = got / expected if expected else float("nan")
         raise CheckFailed(f"{message}\nYour value is {ratio:.4g} × the expected one; it matches none of the usual "
                           "mistakes the tests know: compare your code with the formula above, one step at a time.")
@@ -172,53 +131,6 @@ def reference_sample(model, prefix, temperature, generator, steps):
             drawn.append(nxt)
             logits, state = model(nxt, state)
     return torch.cat(drawn)
-
-
-def _table_log_p(table, keys, inputs, temperature):
-    """log softmax(table[keys, inputs] / temperature) in float64: (steps, B, V)."""
-    return _log_softmax(table[keys, inputs].astype(np.float64) / temperature, -1)
-
-
-def _hypotheses(table, prefix, drawn, temperature):
-    """The log-probabilities (steps, B, V) of each next character under the right sampler and
-    under each usual mistake, along the sequence the student drew."""
-    first, last = prefix[0], prefix[-1]
-    inputs = np.concatenate([last[None], drawn[:-1]])              # what the model reads before each draw
-    keys = np.broadcast_to(first, inputs.shape)
-    steps = len(drawn)
-    right = _table_log_p(table, keys, inputs, temperature)
-    stateless = _table_log_p(table, inputs, inputs, temperature)
-    stateless[0] = right[0]                                        # the prefix was fed once, then the state dropped
-    return right, {
-        "temperature_after_softmax": _table_log_p(table, keys, inputs, 1.0),
-        "temperature_multiplied": _table_log_p(table, keys, inputs, 1.0 / temperature),
-        "prefix_not_fed": _table_log_p(table, np.broadcast_to(last, inputs.shape), inputs, temperature),
-        "state_not_carried": stateless,
-        "samples_not_fed_back": _table_log_p(table, keys, np.broadcast_to(last, (steps,) + last.shape), temperature),
-    }
-
-
-SAMPLE_MISTAKES = {
-    "temperature_after_softmax": "the temperature was applied after the softmax: dividing probabilities by the "
-    "temperature changes nothing once torch.multinomial normalises them. Divide the logits: "
-    "torch.softmax(logits / temperature, dim=-1).",
-    "temperature_multiplied": "the logits were multiplied by the temperature: divide them, "
-    "softmax(logits / temperature), so that a temperature below 1 makes the samples less varied.",
-    "prefix_not_fed": "the prefix was not fed to the model before sampling (only its last character was): run the "
-    "model over the whole prefix first, logits, state = model(prefix, None), and draw the first character "
-    "from logits[-1].",
-    "state_not_carried": "the state was not carried from one step to the next: pass the state the model returned "
-    "into the next call, logits, state = model(next_character, state).",
-    "samples_not_fed_back": "the characters you drew were not fed back: each one is the model's next input, "
-    "logits, state = model(next_character.view(1, -1), state).",
-    "greedy": "you took the most likely character (argmax): sampling draws one at random from "
-    "softmax(logits / temperature), e.g. torch.multinomial(probabilities, 1, generator=generator).",
-    "seed_ignored": "the generator's seed is ignored: two calls with generators in the same state gave different "
-    "samples. Draw with the generator you are given, torch.multinomial(probabilities, 1, generator=generator), "
-    "not from torch's global random state.",
-    "generator_unused": "your samples do not change when the generator does: draw with the generator you are given "
-    "(torch.multinomial(probabilities, 1, generator=generator)), and do not seed anything inside the function.",
-}
 
 
 def _surprisal_z(log_p, drawn):
@@ -280,7 +192,9 @@ def _call_sample(answer, case, model, prefix, seed):
 def _sample_verdict(case, model, prefix, drawn):
     """None when ``drawn`` follows softmax(logits / temperature), otherwise the message saying why not."""
     table, prefix_array = model.table.numpy(), prefix.numpy()
-    right, mistaken = _hypotheses(table, prefix_array, drawn, case.temperature)
+    right = M.sample_log_p(table, prefix_array, drawn, case.temperature)
+    mistaken = {m.name: M.sample_log_p(table, prefix_array, drawn, case.temperature, **m.flags)
+                for m in M.SAMPLE_MISTAKES if m.found is None}
     picked = lambda log_p: float(np.take_along_axis(log_p, drawn[..., None], axis=-1).sum())  # noqa: E731
     z = _surprisal_z(right, drawn)
     best = picked(right)
@@ -296,10 +210,37 @@ def _sample_verdict(case, model, prefix, drawn):
                f"{expected:.3f} on average ({z:+.1f} standard errors away).")
     fitting = [(picked(log_p), name) for name, log_p in rivals.items() if abs(_surprisal_z(log_p, drawn)) <= Z_LIMIT]
     if fitting:
-        return f"{message}\n" + named(SAMPLE_MISTAKES[max(fitting)[1]])
+        best_fit = max(fitting)[1]
+        return f"{message}\n" + next(m for m in M.SAMPLE_MISTAKES if m.name == best_fit).line()
     return (f"{message}\nThey match none of the usual mistakes the tests know: feed the prefix, then at each step "
             "divide the last logits by the temperature, softmax, draw one character with the generator, and feed "
             "it back with the state.")
+
+
+class _Draws:
+    """What a sampler draws on one case, each call made when a mistake's predicate first asks:
+    ``first`` and ``again`` with generators in the same state, ``other`` with another,
+    and ``greedy``, the most likely characters (:data:`~rnnlab.grading.checks.mistakes.SAMPLE_MISTAKES`)."""
+
+    def __init__(self, sample, case, model, prefix):
+        self._sample, self._case, self._model, self._prefix = sample, case, model, prefix
+        self.temperature = case.temperature
+
+    @functools.cached_property
+    def first(self):
+        return _call_sample(self._sample, self._case, self._model, self._prefix, self._case.seed)
+
+    @functools.cached_property
+    def again(self):
+        return _call_sample(self._sample, self._case, self._model, self._prefix, self._case.seed)
+
+    @functools.cached_property
+    def greedy(self):
+        return _greedy(self._model, self._prefix, self._case.steps)
+
+    @functools.cached_property
+    def other(self):
+        return _call_sample(self._sample, self._case, self._model, self._prefix, self._case.seed + 1000)
 
 
 def check_sample(sample, hidden=False):
@@ -308,18 +249,13 @@ def check_sample(sample, hidden=False):
     chosen = _chosen_cases(sample, "sample", SAMPLE_VISIBLE, "SAMPLE_HIDDEN", hidden)
     for case in chosen:
         model, prefix = case.draw()
-        first = _call_sample(sample, case, model, prefix, case.seed)
-        again = _call_sample(sample, case, model, prefix, case.seed)
-        if not np.array_equal(first, again):
-            raise CheckFailed(f"sample gave different characters on the inputs {case.describe()} for two "
-                              f"generators seeded alike.\n" + named(SAMPLE_MISTAKES['seed_ignored']))
-        if np.array_equal(first, _greedy(model, prefix, case.steps)) and case.temperature >= 0.5:
-            raise CheckFailed(f"sample returned the most likely characters on the inputs {case.describe()}.\n"
-                              + named(SAMPLE_MISTAKES["greedy"]))
-        other = _call_sample(sample, case, model, prefix, case.seed + 1000)
-        if np.array_equal(first, other) and case.temperature >= 0.5:
-            raise CheckFailed(f"sample gave the same {first.size} characters on the inputs {case.describe()} "
-                              f"for generators seeded differently.\n" + named(SAMPLE_MISTAKES['generator_unused']))
+        draws = _Draws(sample, case, model, prefix)
+        shown = M.first_found(M.SAMPLE_MISTAKES, draws)
+        if shown is not None:
+            mistake, _ = shown
+            details = {"inputs": case.describe(), "count": draws.first.size}
+            raise CheckFailed(f"{mistake.seen.format(**details)}\n{mistake.line()}")
+        first = draws.first
         message = _sample_verdict(case, model, prefix, first)
         if message:
             raise CheckFailed(message)
