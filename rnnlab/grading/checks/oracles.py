@@ -82,7 +82,7 @@ def rnn_bptt(a):
     """Autograd through ``torch.nn.RNNCell`` unrolled over time, loss ``½ Σ (h_T − target)²``.
 
     Returns ``(grads, norms)`` like the exercise's ``rnn_bptt``: the four weight
-    gradients, and ``norms[k] = ‖∂L/∂h‖`` (total derivative, Frobenius norm) for the state
+    gradients, and ``norms[k] = ‖dL/dh‖`` (total derivative, Frobenius norm) for the state
     after step k, read from ``.grad`` of every intermediate state.
     """
     cell = _loaded(torch.nn.RNNCell, a)
