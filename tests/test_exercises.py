@@ -30,9 +30,9 @@ import pytest
 import torch
 
 import rnnlab
-from rnnlab.grading import cases as C
-from rnnlab.grading import hidden as H
-from rnnlab.grading import checks, forget_bias, mistakes as M, oracles, training_checks
+from rnnlab.grading.checks import cases as C
+from rnnlab.grading.checks import hidden as H
+from rnnlab.grading.checks import forget_bias, mistakes as M, oracles, recurrent as checks, training as training_checks
 
 sys.path.insert(0, str(Path(__file__).parent))
 from exercise_mistakes import submissions as built_submissions  # noqa: E402
@@ -129,7 +129,7 @@ def test_parameter_counts_without_mistakes_match_torch_nn():
         assert M.rnn_parameter_count(*sizes) == oracles.rnn_parameter_count(*sizes)
     for cell in ("gru", "lstm"):
         for hidden in (1, 5, 14):
-            assert training_checks.model_parameters(cell, 8, 4, hidden) == training_checks._mistaken_count(cell, 8, 4, hidden)
+            assert training_checks.model_parameters(cell, 8, 4, hidden) == M.model_parameter_count(cell, 8, 4, hidden)
 
 
 # --- every catalogued mistake is named by its check ---------------------------------------
@@ -208,10 +208,21 @@ def test_every_parameter_count_mistake_is_named(mistake):
     assert mistake.message in message_of(checks.check_rnn_parameter_count, answer)
 
 
-@pytest.mark.parametrize("flags,text", training_checks._SIZE_MISTAKES, ids=lambda v: str(v)[:30])
-def test_every_hidden_size_mistake_is_named(flags, text):
-    answer = lambda *args: training_checks._size_with_mistake(*args, flags)  # noqa: E731
-    assert text in message_of(training_checks.check_hidden_size_for_budget, answer)
+def test_the_catalogue_lists_each_assignments_mistakes_once_by_name():
+    assert sorted(M.CATALOGUES) == sorted(ASSIGNMENTS)
+    for assignment, catalogues in M.CATALOGUES.items():
+        names = [(m.name, tuple(m.cell.items()), tuple(m.loop.items()), tuple(m.flags.items()))
+                 for catalogue in catalogues for m in catalogue]
+        assert len(set(names)) == len(names), assignment
+        for catalogue in catalogues:
+            for mistake in catalogue:
+                assert mistake.message and (mistake.cell or mistake.loop or mistake.flags or mistake.found), mistake.name
+
+
+@pytest.mark.parametrize("mistake", M.BUDGET_MISTAKES, ids=lambda m: m.name)
+def test_every_hidden_size_mistake_is_named(mistake):
+    answer = lambda *args: M.hidden_size_for_budget(*args, **mistake.flags)  # noqa: E731
+    assert mistake.message in message_of(training_checks.check_hidden_size_for_budget, answer)
 
 
 # --- correct answers pass in any style; errors become messages ------------------------------
@@ -288,7 +299,7 @@ def split_forget_bias(lstm, value):
     (checks.check_lstm_forward, numpy_lstm_forward),
     (checks.check_rnn_bptt_norms, lambda *a: M.rnn_bptt(*(np.float32(v) for v in a))),
     (checks.check_rnn_bptt_gradients, lambda *a: M.rnn_bptt(*(np.float32(v) for v in a))),
-    (checks.check_set_forget_gate_bias, split_forget_bias),
+    (forget_bias.check_set_forget_gate_bias, split_forget_bias),
 ], ids=lambda v: getattr(v, "__name__", None))
 def test_correct_answers_pass_in_any_style_and_checks_return_none(check, answer, capsys):
     assert check(answer, hidden=True) is None
@@ -363,11 +374,11 @@ def test_failed_checks_show_their_message_as_the_whole_red_box():
     assert issubclass(etype, AssertionError)
     lines = "\n".join(stb).splitlines()
     assert re.sub(r"\x1b\[[0-9;]*m", "", lines[0]).startswith("rnn_cell is wrong on the inputs B = 3")
-    assert not any("checks.py" in line or "Traceback" in line for line in lines), lines
+    assert not any("recurrent.py" in line or "Traceback" in line for line in lines), lines
 
 
 def test_hidden_tests_refuse_to_run_without_their_inputs(tmp_path):
-    """The hand-out leaves rnnlab/grading/hidden.py out: a hidden test there says so instead of running."""
+    """The hand-out leaves rnnlab/grading/checks/hidden.py out: a hidden test there says so instead of running."""
     shutil.copytree(ROOT / "rnnlab", tmp_path / "rnnlab", ignore=shutil.ignore_patterns("hidden.py", "__pycache__"))
     code = ("from rnnlab.grading.checks import check_rnn_cell\n"
             "import numpy as np\n"

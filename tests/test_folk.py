@@ -25,9 +25,11 @@ import torch.nn.functional as F
 
 import rnnlab
 from rnnlab.corpora import abc
-from rnnlab.grading import hidden as H
-from rnnlab.grading import lm_checks as L
-from rnnlab.grading.mistakes import singles_then_pairs
+from rnnlab.grading.checks import cases as C
+from rnnlab.grading.checks import hidden as H
+from rnnlab.grading.checks import language_model as L
+from rnnlab.grading.checks import mistakes as M
+from rnnlab.grading.checks.mistakes import singles_then_pairs
 
 sys.path.insert(0, str(Path(__file__).parent))
 from exercise_mistakes import Submission  # noqa: E402
@@ -168,8 +170,8 @@ def test_bits_per_char_on_a_hand_worked_case():
     logits[1, 0, 2] = math.log(3.0)
     targets = torch.tensor([[0, 3], [1, 3], [2, 0]])
     assert L.reference_bits_per_char(logits, targets) == pytest.approx(1.75, abs=1e-12)
-    assert L.mistaken_bits_per_char(logits.numpy(), targets.numpy()) == pytest.approx(1.75, abs=1e-12)
-    assert L.mistaken_bits_per_char(logits.numpy(), targets.numpy(), natural_log=True) == pytest.approx(
+    assert M.bits_per_char(logits.numpy(), targets.numpy()) == pytest.approx(1.75, abs=1e-12)
+    assert M.bits_per_char(logits.numpy(), targets.numpy(), natural_log=True) == pytest.approx(
         1.75 * math.log(2), abs=1e-12)
 
 
@@ -178,7 +180,7 @@ def test_bits_per_char_agrees_with_torch_cross_entropy(case):
     logits, targets = case.draw()
     nats = F.cross_entropy(torch.from_numpy(logits[:-1]).reshape(-1, case.vocabulary),
                            torch.from_numpy(targets[1:]).reshape(-1)).item()
-    assert L.mistaken_bits_per_char(logits, targets) == pytest.approx(nats / math.log(2), rel=1e-10)
+    assert M.bits_per_char(logits, targets) == pytest.approx(nats / math.log(2), rel=1e-10)
     assert L.reference_bits_per_char(logits, targets) == pytest.approx(nats / math.log(2), rel=1e-10)
 
 
@@ -188,16 +190,16 @@ def message_of(check, answer):
     return str(failure.value)
 
 
-@pytest.mark.parametrize("mistake", L.BITS_MISTAKES, ids=lambda m: m.name)
+@pytest.mark.parametrize("mistake", M.BITS_MISTAKES, ids=lambda m: m.name)
 def test_every_bits_per_char_mistake_is_named(mistake):
-    answer = lambda logits, targets: L.mistaken_bits_per_char(  # noqa: E731
+    answer = lambda logits, targets: M.bits_per_char(  # noqa: E731
         logits.double().numpy(), targets.numpy(), **mistake.flags)
     assert mistake.message in message_of(L.check_bits_per_char, answer)
 
 
 def test_two_bits_per_char_mistakes_at_once_are_named_together():
-    pair = next(m for m in singles_then_pairs(L.BITS_MISTAKES) if m.name == "natural_log+targets_not_shifted")
-    answer = lambda logits, targets: L.mistaken_bits_per_char(  # noqa: E731
+    pair = next(m for m in singles_then_pairs(M.BITS_MISTAKES) if m.name == "natural_log+targets_not_shifted")
+    answer = lambda logits, targets: M.bits_per_char(  # noqa: E731
         logits.double().numpy(), targets.numpy(), **pair.flags)
     message = message_of(L.check_bits_per_char, answer)
     assert "the value is in nats" in message and "not shifted by one" in message
@@ -229,7 +231,7 @@ def test_sampling_is_determined_by_the_generator_and_by_nothing_else():
 
 def test_sample_frequencies_follow_softmax_of_logits_over_temperature():
     # Oracle: the exact probabilities of the test model after the prefix, for the first draw.
-    case = L.SampleCase(seed=5, prefix_length=3, batch=4000, vocabulary=4, temperature=0.5, steps=1)
+    case = C.SampleCase(seed=5, prefix_length=3, batch=4000, vocabulary=4, temperature=0.5, steps=1)
     model, prefix = case.draw()
     drawn = L.reference_sample(model, prefix, case.temperature, torch.Generator().manual_seed(0), 1)[0]
     table = model.table.double()
@@ -296,9 +298,9 @@ def mistaken_sampler(mistake):
     return sample
 
 
-@pytest.mark.parametrize("mistake", sorted(L.SAMPLE_MISTAKES))
+@pytest.mark.parametrize("mistake", M.SAMPLE_MISTAKES, ids=lambda m: m.name)
 def test_every_sampling_mistake_is_named(mistake):
-    assert L.SAMPLE_MISTAKES[mistake] in message_of(L.check_sample, mistaken_sampler(mistake))
+    assert mistake.message in message_of(L.check_sample, mistaken_sampler(mistake.name))
 
 
 @pytest.mark.parametrize("answer,phrase", [

@@ -611,7 +611,7 @@ def test_packages_imported_from_outside_the_installation_are_shown_unless_they_h
 # --- mistakes named by kind ----------------------------------------------------------------
 
 from rnnlab.grading import checks  # noqa: E402
-from rnnlab.grading import mistakes as M  # noqa: E402
+from rnnlab.grading.checks import mistakes as M  # noqa: E402
 
 WEIGHTS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 

@@ -13,7 +13,8 @@ The rules, each a function that returns its violations as ``file:line`` lines:
 2. The core (``rnnlab`` outside ``rnnlab.grading``) never imports ``rnnlab.grading``.
 3. The in-kernel checks (what the notebooks' test cells import, and everything that
    reaches) never import nbgrader, directly or through any module they import, at module
-   level or inside a function; and they stay inside the in-kernel set.
+   level or inside a function; and they stay inside the in-kernel set: the package
+   ``rnnlab.grading.checks`` and ``rnnlab.grading.messages``.
 4. ``rnnlab.tasks`` imports neither the models (cells, recurrence, modules, gradients,
    stacking) nor ``rnnlab.training``, directly or through another module.
 5. The modules that run inside the student's process of the outside check (child,
@@ -38,9 +39,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 BELOW_CELLS = {"rnnlab._checks", "rnnlab.errors"}
 MODELS = {"rnnlab.cells", "rnnlab.recurrence", "rnnlab.modules", "rnnlab.gradients", "rnnlab.stacking"}
-IN_KERNEL = {f"rnnlab.grading.{name}" for name in (
-    "checks", "training_checks", "lm_checks", "forget_bias", "mistakes", "kinds", "oracles", "cases",
-    "hidden", "running", "messages")}
+# The in-kernel set: every module of the package rnnlab/grading/checks/, and the message format.
+IN_KERNEL = {"rnnlab.grading.messages"} | {
+    ".".join(path.relative_to(ROOT).with_suffix("").parts[:-1 if path.stem == "__init__" else None])
+    for path in (ROOT / "rnnlab" / "grading" / "checks").rglob("*.py")}
 STUDENT_PROCESS = {f"rnnlab.grading.{name}" for name in ("child", "tracing", "wire")}
 
 
@@ -209,7 +211,8 @@ def test_the_reader_sees_the_package():
             | IN_KERNEL | STUDENT_PROCESS:
         assert name in GRAPH, f"{name} is named by a layering rule but has no file under rnnlab/"
     assert {i.imported for i in GRAPH["rnnlab.modules"]} >= {"rnnlab.cells", "rnnlab.recurrence"}
-    assert "rnnlab.grading.hidden" in {i.imported for i in GRAPH["rnnlab.grading.running"] if i.deferred}
+    assert "rnnlab.grading.checks.hidden" in {i.imported for i in GRAPH["rnnlab.grading.checks.calling"] if i.deferred}
+    assert {"rnnlab.grading.checks", "rnnlab.grading.checks.recurrent", "rnnlab.grading.checks.mistakes"} <= IN_KERNEL
 
 
 def test_cells_imports_nothing_above_it():

@@ -11,7 +11,7 @@ learning-management system or a shared drive:
 - ``wheels/rnnlab-<version>-py3-none-any.whl``: the ``rnnlab`` package as the book
   shows it, with only the part of ``rnnlab.grading`` that the notebooks' test cells
   import (and what that imports). Left out: the instructors' grading command and, in
-  ``rnnlab/grading/hidden.py``, the hidden tests' inputs, so students cannot run the
+  ``rnnlab/grading/checks/hidden.py``, the hidden tests' inputs, so students cannot run the
   hidden tests before handing in;
 - ``requirements.txt``: the course's pinned versions of what the notebooks need, and the wheel;
 - ``install.py``, ``kernel_settings.py`` and ``README.md``: the students' set-up, how
@@ -39,7 +39,7 @@ import nbformat
 ROOT = Path(__file__).resolve().parent.parent
 NAME = "rnnlab-exercises"
 GRADING = "rnnlab.grading"
-LEFT_OUT = {"rnnlab.grading.hidden": "the hidden tests' inputs"}
+LEFT_OUT = {"rnnlab.grading.checks.hidden": "the hidden tests' inputs"}
 STUDENT_TOOLS = ("jupyterlab", "notebook", "nbgrader", "ipykernel")
 FIXED_DATE = (2026, 1, 1, 0, 0, 0)       # zip entries' date: the same sources give the same zip
 SOURCE_DATE_EPOCH = "1767225600"          # the same date, for the wheel (setuptools reads it)
@@ -65,23 +65,34 @@ def _imports(source: str, package: str) -> set[str]:
     return {name for name in found if name.startswith(GRADING + ".")}
 
 
+def _grading_files(root: Path) -> dict[str, Path]:
+    """Every module under ``rnnlab/grading`` by dotted name (a package by its own name)."""
+    files = {}
+    for path in sorted((root / "rnnlab" / "grading").rglob("*.py")):
+        parts = path.relative_to(root).with_suffix("").parts
+        files[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return files
+
+
 def grading_modules(root: Path, notebooks: list[Path]) -> list[str]:
-    """The ``rnnlab.grading`` modules the notebooks' code cells import, with everything they import in turn."""
-    folder = root / "rnnlab" / "grading"
-    known = {f"{GRADING}.{p.stem}" for p in folder.glob("*.py") if p.stem != "__init__"}
+    """The ``rnnlab.grading`` modules the notebooks' code cells import, with everything they import in turn
+    (and the packages that hold them)."""
+    known = _grading_files(root)
     wanted = set()
     for path in notebooks:
         for cell in nbformat.read(path, as_version=4).cells:
             if cell.cell_type == "code":
                 wanted |= _imports(cell.source, "")
-    pending, kept = sorted(wanted & known), set()
+    pending, kept = sorted(wanted & set(known)), set()
     while pending:
         module = pending.pop()
         if module in kept or module in LEFT_OUT:
             continue
         kept.add(module)
-        source = (folder / f"{module.rsplit('.', 1)[1]}.py").read_text(encoding="utf-8")
-        pending += sorted((_imports(source, GRADING) & known) - kept)
+        path = known[module]
+        package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
+        parents = {module.rsplit(".", k)[0] for k in range(1, module.count(".") - GRADING.count("."))}
+        pending += sorted(((_imports(path.read_text(encoding="utf-8"), package) | parents) & set(known)) - kept)
     return sorted(kept)
 
 
@@ -91,13 +102,16 @@ def _stage(root: Path, stage: Path, modules: list[str]) -> None:
     shutil.copy2(root / "tools" / "handout" / "README.md", stage / "README.md")
     if (root / "LICENSE").exists():
         shutil.copy2(root / "LICENSE", stage / "LICENSE")
-    keep = {f"{m.rsplit('.', 1)[1]}.py" for m in modules} | {"__init__.py"}
-    grading = root / "rnnlab" / "grading"
+    known = _grading_files(root)
+    keep = {known[m].resolve() for m in modules} | {(root / "rnnlab" / "grading" / "__init__.py").resolve()}
+    grading = (root / "rnnlab" / "grading").resolve()
 
     def ignore(folder, names):
         skipped = {n for n in names if n == "__pycache__" or n.endswith(".pyc")}
-        if Path(folder).resolve() == grading.resolve():
-            skipped |= {n for n in names if n.endswith(".py") and n not in keep}
+        here = Path(folder).resolve()
+        if here == grading or grading in here.parents:
+            skipped |= {n for n in names if n.endswith(".py") and (here / n).resolve() not in keep}
+            skipped |= {n for n in names if (here / n).is_dir() and not any(here / n in k.parents for k in keep)}
         return skipped
 
     shutil.copytree(root / "rnnlab", stage / "rnnlab", ignore=ignore)

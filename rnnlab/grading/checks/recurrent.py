@@ -1,12 +1,12 @@
 """The checks that the test cells of the exercises call.
 
 Each ``check_<function>(answer, hidden=False)`` runs the student's function on seeded
-cases (:mod:`rnnlab.grading.cases`), compares it with ``torch.nn``
-(:mod:`rnnlab.grading.oracles`) and returns None, printing one line, when it agrees.
-Otherwise it raises :class:`~rnnlab.grading.running.CheckFailed`, whose message is all
+cases (:mod:`rnnlab.grading.checks.cases`), compares it with ``torch.nn``
+(:mod:`rnnlab.grading.checks.oracles`) and returns None, printing one line, when it agrees.
+Otherwise it raises :class:`~rnnlab.grading.checks.calling.CheckFailed`, whose message is all
 the student sees: what is wrong and on which inputs, the expected values against the
 answer's, and, when the answer equals what a usual mistake computes on the same inputs
-(:mod:`rnnlab.grading.mistakes`), which mistake that is and how to fix it. A sequence
+(:mod:`rnnlab.grading.checks.mistakes`), which mistake that is and how to fix it. A sequence
 check given the student's cell function (``cell=``) also says when the loop itself is
 right and the error comes from the cell, whose own test already counts it.
 
@@ -28,8 +28,8 @@ from . import kinds
 from . import mistakes as M
 from . import oracles
 from .cases import cases
-from .messages import FROM_EARLIER, named
-from .running import CheckFailed, call_quietly, explain_exception, hidden_inputs, run_answer
+from ..messages import FROM_EARLIER
+from .calling import CheckFailed, call_quietly, explain_exception, hidden_inputs, run_answer
 
 RTOL = 1e-4   # loose enough for float32 arithmetic, far tighter than any mistake
 ATOL = 1e-5   # times max(1, largest expected magnitude)
@@ -212,11 +212,11 @@ def _verdict(spec, case, arrays, got, expected, graded, cause=None):
     if right:
         lines.append(f"  {', '.join(right)} {'is' if len(right) == 1 else 'are'} right.")
     explained = cause() if cause else None
-    mistake = None if explained else _mistake_text(spec, arrays, got, expected, graded)
+    mistake = None if explained else _explaining_mistake(spec, arrays, got, expected, graded)
     if explained:
         lines += explained
     elif mistake is not None:
-        lines.append(named(mistake))
+        lines.append(mistake.line())
     else:
         scaled = _scale_hint({k: got[k] for k in graded}, {k: expected[k] for k in graded})
         lines.append(scaled or "It matches none of the usual mistakes the tests know; "
@@ -256,21 +256,22 @@ def _cell_lines(spec, cell, case, arrays, args, got, expected, graded):
     cell_expected = inner.outputs(inner.reference(arrays))
     # Named from the whole sequence first: over many steps the outputs can show what one
     # step cannot (a clip that only bites once |c_t| passes 1); else as the cell's own test.
-    mistake = (_mistake_text(spec, arrays, got, expected, graded)
-               or _mistake_text(inner, arrays, cell_got, cell_expected, list(cell_expected)))
+    mistake = (_explaining_mistake(spec, arrays, got, expected, graded)
+               or _explaining_mistake(inner, arrays, cell_got, cell_expected, list(cell_expected)))
     return [f"{FROM_EARLIER}{spec.name} returns exactly what your {inner.name} gives, step by step.",
             f"The error comes from {inner.name}, which its own test above already counts."
             + ("" if mistake else f" That test says what is wrong with {inner.name}."),
-            *([named(mistake)] if mistake else [])]
+            *([mistake.line()] if mistake else [])]
 
 
-def _mistake_text(spec, arrays, got, expected, graded):
-    """What the usual mistake that gives these outputs is, in words: a catalogued mistake
-    first, else one found by its kind (:func:`rnnlab.grading.kinds.explain`); None if neither."""
+def _explaining_mistake(spec, arrays, got, expected, graded):
+    """The usual mistake that gives these outputs: a catalogued one first, else one found by
+    its kind (:func:`rnnlab.grading.checks.kinds.explain`); None if neither."""
     mistake = _matching_mistake(spec, arrays, got, expected, graded)
     if mistake is not None:
-        return mistake.message
-    return kinds.explain(spec.name, arrays, got, expected, close)
+        return mistake
+    text = kinds.explain(spec.name, arrays, got, expected, close)
+    return None if text is None else M.Mistake("by_kind", text)
 
 
 def run_check(spec, answer, hidden=False, graded=None, what=None, cell=None):
@@ -425,7 +426,7 @@ def check_lstm_forward(lstm_forward, hidden=False, cell=None):
 
 
 def check_rnn_bptt_norms(rnn_bptt, hidden=False):
-    """The ``norms`` that ``rnn_bptt`` returns: ‖∂L/∂h_t‖ per step, against autograd."""
+    """The ``norms`` that ``rnn_bptt`` returns: ‖dL/dh_t‖ per step, against autograd."""
     run_check(RNN_BPTT, rnn_bptt, hidden, graded=("norms",), what="the norms")
 
 
@@ -437,11 +438,11 @@ def check_rnn_bptt_gradients(rnn_bptt, hidden=False):
 
 # --- the parameter count -----------------------------------------------------------------
 
-def check_whole_numbers(name, answer, argument_lists, expected, mistakes, explain):
+def check_whole_numbers(name, answer, argument_lists, expected, mistakes, mistaken, explain):
     """Check a function that returns a count on several argument lists.
 
-    ``expected(*args)`` is the oracle, ``mistakes`` pairs ``(message, predict)`` where
-    ``predict(*args)`` is what a mistake returns, and ``explain(args, got)`` says what is
+    ``expected(*args)`` is the oracle, ``mistakes`` a catalogue (:mod:`.mistakes`) whose
+    flags ``mistaken(*args, **flags)`` computes, and ``explain(args, got)`` says what is
     wrong on one call. The mistake named is one that agrees with *every* answer given, so
     that two mistakes which coincide on one call are told apart by the others.
     """
@@ -462,14 +463,13 @@ def check_whole_numbers(name, answer, argument_lists, expected, mistakes, explai
     if not wrong:
         return
     args, got = wrong[0]
-    message = explain(args, got)
-    matching = [(text, predict) for text, predict in mistakes if predict(*args) == got]
-    consistent = [text for text, predict in matching
-                  if all(predict(*a) == g for a, g in zip(argument_lists, answers))]
-    names = consistent or [text for text, _ in matching]
-    if names:
-        message += "\n" + named(names[0])
-    raise CheckFailed(message)
+    lines = [explain(args, got)]
+    matching = [m for m in mistakes if mistaken(*args, **m.flags) == got]
+    consistent = [m for m in matching if all(mistaken(*a, **m.flags) == g for a, g in zip(argument_lists, answers))]
+    named_ones = consistent or matching
+    if named_ones:
+        lines.append(named_ones[0].line())
+    raise CheckFailed("\n".join(lines))
 
 
 _COUNT_VISIBLE = ((3, 5, 1), (4, 4, 2))
@@ -478,15 +478,10 @@ _COUNT_VISIBLE = ((3, 5, 1), (4, 4, 2))
 def check_rnn_parameter_count(rnn_parameter_count, hidden=False):
     """``rnn_parameter_count(input_size, hidden_size, num_layers)`` against ``torch.nn.RNN``."""
     sizes = _COUNT_VISIBLE + (hidden_inputs("PARAMETER_COUNTS") if hidden else ())
-    mistakes = [(m.message, lambda *a, m=m: M.rnn_parameter_count(*a, **m.flags)) for m in M.PARAMETER_COUNT_MISTAKES]
     check_whole_numbers(
-        "rnn_parameter_count", rnn_parameter_count, sizes, oracles.rnn_parameter_count, mistakes,
+        "rnn_parameter_count", rnn_parameter_count, sizes, oracles.rnn_parameter_count,
+        M.PARAMETER_COUNT_MISTAKES, M.rnn_parameter_count,
         lambda args, got: (f"rnn_parameter_count{args} returned {got}; torch.nn.RNN{args} has "
                            f"{oracles.rnn_parameter_count(*args)} parameters."))
     print(f"OK: rnn_parameter_count agrees with torch.nn.RNN on {len(sizes)} sizes"
           f"{', the hidden ones included' if hidden else ''}.")
-
-
-# Defined in its own module (it inspects parameters instead of comparing outputs);
-# imported here so that every test cell imports its check from one place.
-from .forget_bias import check_set_forget_gate_bias  # noqa: E402

@@ -1,6 +1,6 @@
 """Expected values from ``torch.nn`` and autograd: the independent oracle of every check.
 
-Each function takes the arrays of a :class:`~rnnlab.grading.cases.Case` (float64 numpy)
+Each function takes the arrays of a :class:`~rnnlab.grading.checks.cases.Case` (float64 numpy)
 and returns numpy float64 results. The modules are built inside ``torch.random.fork_rng``
 so that checking an answer leaves the student's random state as it was.
 """
@@ -82,7 +82,7 @@ def rnn_bptt(a):
     """Autograd through ``torch.nn.RNNCell`` unrolled over time, loss ``½ Σ (h_T − target)²``.
 
     Returns ``(grads, norms)`` like the exercise's ``rnn_bptt``: the four weight
-    gradients, and ``norms[k] = ‖∂L/∂h‖`` (total derivative, Frobenius norm) for the state
+    gradients, and ``norms[k] = ‖dL/dh‖`` (total derivative, Frobenius norm) for the state
     after step k, read from ``.grad`` of every intermediate state.
     """
     cell = _loaded(torch.nn.RNNCell, a)

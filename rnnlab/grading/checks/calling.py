@@ -39,7 +39,7 @@ class CheckFailed(AssertionError):
 
 
 def hidden_inputs(name: str):
-    """The hidden tests' inputs called ``name`` (:mod:`rnnlab.grading.hidden`).
+    """The hidden tests' inputs called ``name`` (:mod:`rnnlab.grading.checks.hidden`).
 
     That module is left out of the students' hand-out (``make release``): there, a check
     called with ``hidden=True`` says that hidden tests run when the work is graded.

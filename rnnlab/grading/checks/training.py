@@ -14,9 +14,9 @@ import math
 import numpy as np
 import torch
 
-from .checks import check_whole_numbers
-from .messages import named
-from .running import CheckFailed, call_quietly, explain_exception, hidden_inputs
+from . import mistakes as M
+from .calling import CheckFailed, call_quietly, explain_exception, hidden_inputs
+from .recurrent import check_whole_numbers
 
 CELLS = ("gru", "lstm")
 
@@ -41,49 +41,20 @@ def largest_hidden_size(cell, input_size, output_size, budget):
     return hidden
 
 
-def _mistaken_count(cell, input_size, output_size, hidden, *, gates=None, biases=2, head=True):
-    gates = gates or {"gru": 3, "lstm": 4}[cell]
-    layer = gates * (hidden * (input_size + hidden) + biases * hidden)
-    return layer + (hidden * output_size + output_size if head else 0)
-
-
-_SIZE_MISTAKES = (
-    (dict(gates="swapped"), "the gate counts are swapped: a GRU layer has 3 blocks of weights (r, z, n), "
-                            "an LSTM layer 4 (i, f, g, o)."),
-    (dict(biases=1), "you counted one bias vector per block: torch.nn has two, bias_ih and bias_hh."),
-    (dict(head=False), "the read-out is missing from the count: the budget covers the linear layer too, "
-                       "hidden_size × output_size weights plus output_size biases."),
-    (dict(over_budget=True), "off by one: your hidden size is the smallest one *over* the budget; return the "
-                             "largest one whose model fits (at most budget parameters)."),
-)
-
-
-def _size_with_mistake(cell, input_size, output_size, budget, flags):
-    if flags.get("over_budget"):
-        return largest_hidden_size(cell, input_size, output_size, budget) + 1
-    if flags.get("gates") == "swapped":
-        flags = dict(gates={"gru": 4, "lstm": 3}[cell])
-    hidden = 0
-    while _mistaken_count(cell, input_size, output_size, hidden + 1, **flags) <= budget:
-        hidden += 1
-    return hidden
-
-
 _BUDGET_VISIBLE = (("gru", 8, 4, 1500), ("lstm", 8, 4, 1500))
 
 
 def check_hidden_size_for_budget(hidden_size_for_budget, hidden=False):
     """``hidden_size_for_budget(cell, input_size, output_size, budget)`` against counts of torch.nn modules."""
     sizes = _BUDGET_VISIBLE + (hidden_inputs("BUDGETS") if hidden else ())
-    mistakes = [(text, lambda *a, flags=flags: _size_with_mistake(*a, flags)) for flags, text in _SIZE_MISTAKES]
-
     def explain(args, got):
         expected = largest_hidden_size(*args)
         return ("hidden_size_for_budget{!r} returned {}; the largest hidden size that fits is {} ".format(args, got, expected)
                 + f"({model_parameters(*args[:3], expected)} parameters; {expected + 1} units would need "
                 f"{model_parameters(*args[:3], expected + 1)}).")
 
-    check_whole_numbers("hidden_size_for_budget", hidden_size_for_budget, sizes, largest_hidden_size, mistakes, explain)
+    check_whole_numbers("hidden_size_for_budget", hidden_size_for_budget, sizes, largest_hidden_size,
+                        M.BUDGET_MISTAKES, M.hidden_size_for_budget, explain)
     print(f"OK: hidden_size_for_budget agrees with torch.nn's parameter counts on {len(sizes)} budgets"
           f"{', the hidden ones included' if hidden else ''}.")
 
@@ -166,18 +137,11 @@ def check_training_runs(runs, train_cell, *, task, budget, steps, seeds, eval_ev
           f"{', and a seed repeats its run' if hidden else ''}.")
 
 
-def _first_step(history, threshold):
-    for step, accuracy in zip(history.eval_step, history.eval_accuracy):
-        if accuracy >= threshold:
-            return int(step)
-    return None
-
-
 def check_steps_to_solve(steps_to_solve, runs, threshold=0.9, hidden=False):
     """``steps_to_solve(runs, threshold)``: per cell, the first evaluation step at or above ``threshold``, per seed."""
     thresholds = (threshold,) + (hidden_inputs("THRESHOLDS") if hidden else ())
     for level in thresholds:
-        expected = {cell: [_first_step(run[1], level) for run in runs[cell]] for cell in runs}
+        expected = M.steps_to_solve(runs, level)
         try:
             got = call_quietly(steps_to_solve, (runs, level))
         except Exception as exc:  # a student's error of any kind becomes a message
@@ -187,20 +151,9 @@ def check_steps_to_solve(steps_to_solve, runs, threshold=0.9, hidden=False):
         got = {cell: [None if s is None else int(s) for s in got.get(cell, [])] for cell in expected}
         if got == expected:
             continue
-        message = f"steps_to_solve(runs, {level}) returned {got}; expected {expected}."
-        training = {cell: [next((s for s, a in zip(r[1].step, r[1].accuracy) if a >= level), None)
-                           for r in runs[cell]] for cell in runs}
-        last = {cell: [int(r[1].eval_step[-1]) if r[1].eval_accuracy[-1] >= level else None for r in runs[cell]]
-                for cell in runs}
-        strict = {cell: [next((int(s) for s, a in zip(r[1].eval_step, r[1].eval_accuracy) if a > level), None)
-                         for r in runs[cell]] for cell in runs}
-        if got == training:
-            message += "\n" + named("you used the training accuracy (history.accuracy, one noisy batch per step); "
-                                   "use the evaluation accuracy, history.eval_accuracy at history.eval_step.")
-        elif got == last:
-            message += "\n" + named("you looked at the last evaluation only; return the *first* evaluation step "
-                                   "that reached the threshold.")
-        elif got == strict:
-            message += "\n" + named("'reached' means accuracy >= threshold, not >.")
-        raise CheckFailed(message)
+        lines = [f"steps_to_solve(runs, {level}) returned {got}; expected {expected}."]
+        mistake = next((m for m in M.STEPS_TO_SOLVE_MISTAKES if got == M.steps_to_solve(runs, level, **m.flags)), None)
+        if mistake is not None:
+            lines.append(mistake.line())
+        raise CheckFailed("\n".join(lines))
     print(f"OK: steps_to_solve is right for {len(thresholds)} threshold(s){', the hidden ones included' if hidden else ''}.")

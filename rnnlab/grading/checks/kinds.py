@@ -1,6 +1,6 @@
 """Mistakes named by kind: the elementwise function applied, a gate order, a dropped term.
 
-The catalogue of :mod:`rnnlab.grading.mistakes` names the mistakes students usually make.
+The catalogue of :mod:`rnnlab.grading.checks.mistakes` names the mistakes students usually make.
 When an answer matches none of them, :func:`explain` searches whole kinds of mistake in a
 cell (the vanilla RNN, the GRU or the LSTM, one step or a loop over time), each found by
 recomputing the cell with that one change and comparing with the student's output:

@@ -1,7 +1,7 @@
 """The inputs of the hidden tests, in one module that the students' hand-out leaves out.
 
 A test cell's hidden region calls a check with ``hidden=True``; the check then reads its
-extra inputs here (through :func:`rnnlab.grading.running.hidden_inputs`), and every
+extra inputs here (through :func:`rnnlab.grading.checks.calling.hidden_inputs`), and every
 check's hidden part reads at least one (tests/test_release.py runs every hidden test
 against the hand-out's package and expects each to refuse). The
 instructor's copy of rnnlab has this file and grades with it; the package that
@@ -11,10 +11,9 @@ handing in, and their inputs stay unknown.
 
 from __future__ import annotations
 
-from .cases import Case
-from .lm_checks import SampleCase, TextCase
+from .cases import Case, SampleCase, TextCase
 
-# A batch of one, float32 inputs and saturating weights (see rnnlab.grading.cases).
+# A batch of one, float32 inputs and saturating weights (see rnnlab.grading.checks.cases).
 CASES = (
     Case(seed=21, batch=1, input_size=6, hidden_size=2, steps=7),
     Case(seed=22, batch=4, input_size=2, hidden_size=3, steps=3, dtype="float32"),
@@ -39,7 +38,7 @@ FORGET_BIAS_LSTMS = (
     dict(input_size=4, hidden_size=5, num_layers=1, bidirectional=False, value=-0.5, seed=4),
 )
 
-# char_lm (rnnlab.grading.lm_checks): bits per character and sampling.
+# char_lm (rnnlab.grading.checks.language_model): bits per character and sampling.
 BITS_HIDDEN = (
     TextCase(seed=41, steps=2, batch=1, vocabulary=4),                 # one prediction only
     TextCase(seed=42, steps=12, batch=5, vocabulary=11, scale=40.0),   # exp overflows float32
