@@ -476,7 +476,7 @@ def test_a_package_the_sandbox_must_not_show_is_named_as_the_cause(tmp_path):
 
 
 def test_wire_decoding_builds_only_plain_values():
-    from rnnlab.grading import wire
+    from rnnlab.grading.command.recheck import wire
 
     class AlwaysEqual:
         def __eq__(self, other):
@@ -505,7 +505,7 @@ def test_wire_decoding_builds_only_plain_values():
 
 
 def test_lower_score_stands_when_the_checks_disagree():
-    from rnnlab.grading.report import decide
+    from rnnlab.grading.command.outcome import decide
 
     result = {"student": "s", "status": "ok", "findings": [], "seconds": 1.0, "notebooks": {"nb": {
         "scores": {"t1": [2.0, 2.0], "t2": [1.0, 1.0], "t3": [0.0, 1.0]},
@@ -534,7 +534,7 @@ def recorded_cells(source, release) -> dict:
 def test_tamper_finds_edits_deletions_and_restores_stripped_metadata():
     from nbgrader.preprocessors import ClearHiddenTests
 
-    from rnnlab.grading import tamper
+    from rnnlab.grading.command import tamper
 
     read = lambda folder: nbformat.read(REPO / folder / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)  # noqa: E731
     release, source = read("exercises"), read("solutions")

@@ -1,15 +1,15 @@
 """The kinds of input the grading command must handle, each with several instances, without nbgrader.
 
-- answers travel between processes as data whatever their container (rnnlab.grading.wire);
-- answer cells replay with IPython's semantics in the outside check (rnnlab.grading.child);
+- answers travel between processes as data whatever their container (rnnlab.grading.command.recheck.wire);
+- answer cells replay with IPython's semantics in the outside check (rnnlab.grading.command.recheck.child);
 - calls of a library's implementation are seen under any alias, ordinary arithmetic is not
-  (rnnlab.grading.tracing, rnnlab.grading.reference_use);
+  (rnnlab.grading.command.recheck.tracing, rnnlab.grading.command.recheck.reference_use);
 - limits count CPU seconds, and the backstop tells a busy machine from a waiting answer
-  (rnnlab.grading.cputime);
-- duplicated nbgrader cells are kept as the last copy (rnnlab.grading.tamper);
+  (rnnlab.grading.command.cputime);
+- duplicated nbgrader cells are kept as the last copy (rnnlab.grading.command.tamper);
 - the calibration names the cause when the solution does not earn full marks
-  (rnnlab.grading.calibration);
-- the sandbox shows the packages the grader imported from elsewhere (rnnlab.grading.sandbox).
+  (rnnlab.grading.command.calibration);
+- the sandbox shows the packages the grader imported from elsewhere (rnnlab.grading.command.sandbox).
 
 The end-to-end runs of the command are in tests/test_grading_adversarial.py.
 """
@@ -34,8 +34,9 @@ import pytest
 import torch
 
 import rnnlab
-from rnnlab.grading import calibration, reference_use, tamper, wire
-from rnnlab.grading.cputime import ProcessTree, Watchdog, stalled
+from rnnlab.grading.command import calibration, preprocessors, tamper
+from rnnlab.grading.command.recheck import reference_use, wire
+from rnnlab.grading.command.cputime import ProcessTree, Watchdog, stalled
 
 REPO = Path(__file__).resolve().parents[1]
 GRADING = REPO / "rnnlab" / "grading"
@@ -484,12 +485,12 @@ def test_nbgraders_deduplicate_step_in_the_course_config_leaves_no_empty_metadat
     from nbgrader.preprocessors import OverwriteCells  # noqa: F401  (what crashed on empty metadata)
 
     notebook = _copies(_copies(_notebook(), "gru_cell", 2), "test_gru_cell", 3)
-    notebook, _ = tamper.DeduplicateIds().preprocess(notebook, {})
+    notebook, _ = preprocessors.DeduplicateIds().preprocess(notebook, {})
     assert all(cell.metadata.get("nbgrader", None) != {} for cell in notebook.cells)
     ids = [tamper._grade_id(c) for c in notebook.cells if tamper._grade_id(c)]
     assert len(ids) == len(set(ids))
     config = (REPO / "nbgrader_config.py").read_text()
-    assert '"rnnlab.grading.tamper.DeduplicateIds"' in config
+    assert '"rnnlab.grading.command.preprocessors.DeduplicateIds"' in config
 
 
 # --- the calibration names the cause ----------------------------------------------------------
@@ -582,8 +583,8 @@ def test_the_calibration_submission_is_the_release_answered_with_the_solution():
 SHARE = """
 import json, sys
 sys.path.insert(0, {parent!r})
-import rnnlab.grading.runner, coursepkg
-from rnnlab.grading.sandbox import Sandbox
+import rnnlab.grading.command.runner, coursepkg
+from rnnlab.grading.command.sandbox import Sandbox
 sandbox = Sandbox(use_bwrap=False)
 sandbox.share_imports({course!r})
 print(json.dumps([sandbox.shared, sandbox.hidden, sandbox.python_path]))

@@ -40,6 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 NAME = "rnnlab-exercises"
 GRADING = "rnnlab.grading"
 LEFT_OUT = {"rnnlab.grading.hidden": "the hidden tests' inputs"}
+COMMAND = "command"  # rnnlab/grading/command/: the instructors' grading command, never handed out
 STUDENT_TOOLS = ("jupyterlab", "notebook", "nbgrader", "ipykernel")
 FIXED_DATE = (2026, 1, 1, 0, 0, 0)       # zip entries' date: the same sources give the same zip
 SOURCE_DATE_EPOCH = "1767225600"          # the same date, for the wheel (setuptools reads it)
@@ -98,6 +99,7 @@ def _stage(root: Path, stage: Path, modules: list[str]) -> None:
         skipped = {n for n in names if n == "__pycache__" or n.endswith(".pyc")}
         if Path(folder).resolve() == grading.resolve():
             skipped |= {n for n in names if n.endswith(".py") and n not in keep}
+            skipped |= {COMMAND} & set(names)  # the instructors' command, as a whole
         return skipped
 
     shutil.copytree(root / "rnnlab", stage / "rnnlab", ignore=ignore)

@@ -18,7 +18,7 @@ on which ``OverwriteCells.add_missing_cells`` raises ``KeyError: 'grade_id'``).
 :func:`deduplicate` keeps the metadata on the last copy, as nbgrader does, and makes the
 other copies ordinary cells: every copy of an answer still runs, and the test that counts
 is the release's (restored from the gradebook at the last copy's place). The same rule
-serves plain ``nbgrader autograde`` through :class:`DeduplicateIds` in the course's
+serves plain ``nbgrader autograde`` through :class:`~.preprocessors.DeduplicateIds` in the course's
 ``nbgrader_config.py``.
 """
 
@@ -29,7 +29,6 @@ import hashlib
 from dataclasses import dataclass
 
 from nbformat import NotebookNode
-from nbgrader.preprocessors import DeduplicateIds as _NbgraderDeduplicateIds
 
 _STRIPPED = "metadata restored"
 DUPLICATED = "duplicated cell"
@@ -133,15 +132,6 @@ def deduplicate(notebook) -> list[Finding]:
                                     "the last one is graded as the release's cell"))
     return findings
 
-
-class DeduplicateIds(_NbgraderDeduplicateIds):
-    """nbgrader's ``DeduplicateIds`` made safe for ``add_missing_cells``: the earlier copies
-    of a grade id become ordinary cells (no empty ``nbgrader`` metadata left behind)."""
-
-    def preprocess(self, nb, resources):
-        for finding in deduplicate(nb):
-            self.log.warning("Cell with id '%s' exists multiple times: graded at its last copy", finding.grade_id)
-        return nb, resources
 
 
 def compare(notebook, cells: dict, released: dict) -> list[Finding]:

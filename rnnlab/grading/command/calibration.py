@@ -137,3 +137,10 @@ def judge(result: dict, cells: dict, sandbox) -> tuple[dict, list]:
     if causes:
         raise CalibrationFailed(causes)
     return applicable, notes
+
+
+def judged_outside(result: dict, applicable: dict) -> dict:
+    """``result`` keeping the outside verdicts of the tests the calibration found the check can judge."""
+    for name, entry in result.get("notebooks", {}).items():
+        entry["outside"] = {g: v for g, v in entry.get("outside", {}).items() if g in applicable.get(name, ())}
+    return result
