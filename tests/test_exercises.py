@@ -886,6 +886,7 @@ def test_report_reads_why_each_test_failed_and_puts_flags_where_the_formgrader_s
     notebook's error outputs, and each flag as a comment on the answer cell above its test."""
     from rnnlab.grading.command import report
     from rnnlab.grading.command.outcome import decide
+    from rnnlab.grading.command.records import JobResult, Judged, NotebookResult, Score
     from rnnlab.grading.command.preprocessors import FOR_INSTRUCTOR
 
     def test_cell(grade_id, error=None):
@@ -905,11 +906,10 @@ def test_report_reads_why_each_test_failed_and_puts_flags_where_the_formgrader_s
                                                           "The mistake: gate blocks taken in the wrong order: i, f, o, g"),
         test_cell("test_other")])
     nbformat.write(notebook, tmp_path / "nb.ipynb")
-    result = {"student": "s", "status": "ok", "findings": [], "seconds": 1.0, "autograded": str(tmp_path),
-              "notebooks": {"nb": {"scores": {"test_cell": [0.0, 2.0], "test_forward": [0.0, 2.0],
-                                              "test_other": [2.0, 2.0]},
-                                   "outside": {"test_other": ["fail", "AssertionError: patched"]},
-                                   "comments": {"lstm_cell": None, "lstm_forward": None}}}}
+    result = JobResult("s", seconds=1.0, autograded=str(tmp_path), notebooks={"nb": NotebookResult(
+        scores={"test_cell": Score(0.0, 2.0), "test_forward": Score(0.0, 2.0), "test_other": Score(2.0, 2.0)},
+        outside={"test_other": Judged("fail", "AssertionError: patched")},
+        comments={"lstm_cell": None, "lstm_forward": None})})
     outcome = decide(result, max_score=6.0)
     cells = outcome.graded["nb"]
     assert cells["test_cell"].reason == "lstm_cell is wrong on the inputs B = 3"

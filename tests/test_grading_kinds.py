@@ -36,14 +36,15 @@ import torch
 import rnnlab
 from rnnlab.grading.command import calibration, preprocessors, tamper
 from rnnlab.grading.command.recheck import reference_use, wire
+from rnnlab.grading.command.records import JobResult, Judged, NotebookResult, Score, SourceCell
 from rnnlab.grading.command.cputime import ProcessTree, Watchdog, stalled
 
 REPO = Path(__file__).resolve().parents[1]
-GRADING = REPO / "rnnlab" / "grading"
+RECHECK = REPO / "rnnlab" / "grading" / "command" / "recheck"  # loaded by path, as the child does
 
 
 def _load(name):
-    spec = importlib.util.spec_from_file_location(f"_test_{name}", GRADING / f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"_test_{name}", RECHECK / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -499,13 +500,14 @@ def _sandbox(hidden=None, isolated=True):
     return SimpleNamespace(hidden=hidden or {}, isolated=isolated)
 
 
-CELLS = {"nb": {"answer": {"solution": True, "grade": False}, "test_a": {"solution": False, "grade": True},
-                "test_b": {"solution": False, "grade": True}}}
+CELLS = {"nb": {"answer": SourceCell(solution=True, grade=False), "test_a": SourceCell(solution=False, grade=True),
+                "test_b": SourceCell(solution=False, grade=True)}}
 
 
 def _result(scores, errors=None, outside=None, replay=()):
-    return {"status": "ok", "notebooks": {"nb": {"scores": scores, "errors": errors or {},
-                                                  "outside": outside or {}, "replay": list(replay)}}}
+    return JobResult("solution", notebooks={"nb": NotebookResult(
+        scores={g: Score(*s) for g, s in scores.items()}, errors=errors or {},
+        outside={g: Judged(*v) for g, v in (outside or {}).items()}, replay=list(replay))})
 
 
 def test_full_marks_pass_and_say_which_tests_the_outside_check_judges():
@@ -536,10 +538,10 @@ def test_a_kernel_that_cannot_import_is_named_as_the_cause(module, sandbox, caus
 
 
 @pytest.mark.parametrize("result,cause", [
-    ({"status": "failed", "reason": "kernel did not start", "detail": "Kernel died before replying to kernel_info"},
+    (JobResult("solution", "failed", "kernel did not start", "Kernel died before replying to kernel_info"),
      "the solution could not be graded: kernel did not start: Kernel died before replying to kernel_info (run with "
      "--no-sandbox once"),
-    ({"status": "failed", "reason": "overloaded", "detail": "grading machine overloaded, re-run"},
+    (JobResult("solution", "failed", "overloaded", "grading machine overloaded, re-run"),
      "(re-run when the machine is less busy)"),
     (_result({"test_a": [0.0, 2.0], "test_b": [1.0, 1.0]}, errors={"test_a": "AssertionError: gru_cell is wrong"}),
      "nb/test_a: the solution scores 0 of 2 in the sandboxed kernel: AssertionError: gru_cell is wrong"),
@@ -746,6 +748,6 @@ def test_an_error_in_a_read_only_cell_of_the_solution_stops_the_run_even_with_fu
     result = _result({"test_a": [2.0, 2.0], "test_b": [1.0, 1.0]},
                      errors={"setup": "ModuleNotFoundError: No module named 'no_such_package_anywhere'"})
     with pytest.raises(calibration.CalibrationFailed) as failure:
-        calibration.judge(result, {"nb": {**CELLS["nb"], "setup": {"solution": False, "grade": False}}}, _sandbox())
+        calibration.judge(result, {"nb": {**CELLS["nb"], "setup": SourceCell(solution=False, grade=False)}}, _sandbox())
     assert failure.value.causes == [f"nb/setup: the solution's cell fails in the sandboxed kernel: the sandboxed kernel "
                                     f"cannot import no_such_package_anywhere: it is not installed for {sys.executable}"]

@@ -20,6 +20,7 @@ feedback back through a learning-management system instead of nbgrader's exchang
 
 from __future__ import annotations
 
+import contextlib
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +29,7 @@ from nbgrader.apps.generatefeedbackapp import GenerateFeedbackApp
 from nbgrader.preprocessors import GetGrades
 from traitlets.config import Config
 
-from .course import Course, working_directory
+from .course import Course
 from .preprocessors import HideHiddenTests, ReadableFeedback
 
 
@@ -44,7 +45,7 @@ def feedback_config() -> Config:
 def generate(course_root, assignment: str, students=None) -> int:
     """Run nbgrader's generate_feedback for ``assignment`` (all graded students, or ``students``)."""
     status = 0
-    with working_directory(course_root):
+    with contextlib.chdir(course_root):
         for student in students or ["*"]:
             app = GenerateFeedbackApp()
             app.initialize([assignment, "--student", student, "--force", "--log-level=WARN"])

@@ -6,7 +6,7 @@ autograde for this student alone, in process, on a private copy of the course: a
 the gradebook, the submission, the course's config plus the grading overrides, and the
 sandboxed kernel (:mod:`rnnlab.grading.command.sandbox`); (3) reads the scores nbgrader saved
 and how it ended (a dead kernel, a timeout, ...); (4) runs the outside check
-(:mod:`rnnlab.grading.command.recheck`). It returns a plain dict; the runner merges it into the
+(:mod:`rnnlab.grading.command.recheck`). It returns a :class:`~.records.JobResult`; the runner merges it into the
 course's gradebook, so jobs running side by side never write the same database.
 
 Throughout, a :class:`~rnnlab.grading.command.cputime.Watchdog` holds the student's processes
@@ -22,9 +22,9 @@ import ast
 import contextlib
 import ctypes
 import importlib
-import json
 import logging
 import os
+import pickle
 import re
 import shutil
 import signal
@@ -42,9 +42,9 @@ from nbgrader.preprocessors import ClearHiddenTests
 from traitlets.config import Config
 
 from . import recheck, tamper
-from .course import working_directory
 from .cputime import OVERLOADED, ProcessTree, Watchdog
 from .preprocessors import LimitOutputSize, StderrIsNotFailure, TimedExecute, error_text
+from .records import FAILED, JobResult, Judged, NotebookResult, Score
 
 MAX_NOTEBOOK_BYTES = 50 * 1024 * 1024
 
@@ -188,7 +188,7 @@ def run_nbgrader(job: Job, course: Path, watchdog: Watchdog) -> str:
     job.sandbox.write_kernelspec(job.workdir / "jupyter", autograded, runtime)
     collect = _Collect()
     collect.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
-    with working_directory(job.course_root):
+    with contextlib.chdir(job.course_root):
         app = AutogradeApp()
         app.initialize([job.assignment, "--student", job.student, "--force",
                         f"--CourseDirectory.root={course}", f"--CourseDirectory.db_url=sqlite:///{course}/gradebook.db"])
@@ -227,35 +227,35 @@ def _timed_out_cells(notebook) -> list:
             and any(o.output_type == "error" and o.get("ename") == "CellTimeoutError" for o in cell.outputs)]
 
 
-def in_kernel_scores(job: Job, course: Path, name: str) -> dict:
-    """Scores (grade_id -> [auto_score, max_score]), comments and late penalty nbgrader saved privately."""
+def in_kernel_scores(job: Job, course: Path, name: str) -> NotebookResult:
+    """Scores, comments and late penalty that nbgrader saved privately for notebook ``name``."""
     with Gradebook(f"sqlite:///{course}/gradebook.db") as gb:
         notebook = gb.find_submission_notebook(name, job.assignment, job.student)
-        scores = {g.name: [g.auto_score, float(g.max_score)] for g in notebook.grades}
-        comments = {c.name: c.auto_comment for c in notebook.comments}
-        return {"scores": scores, "comments": comments, "late_penalty": notebook.late_submission_penalty}
+        return NotebookResult(scores={g.name: Score(g.auto_score, float(g.max_score)) for g in notebook.grades},
+                              comments={c.name: c.auto_comment for c in notebook.comments},
+                              late_penalty=notebook.late_submission_penalty)
 
 
-def run(job: Job) -> dict:
-    """Grade one submission; always returns a result dict (status "ok" or "failed")."""
+def run(job: Job) -> JobResult:
+    """Grade one submission; always returns a result (status OK or FAILED)."""
     started = time.monotonic()
-    result = {"student": job.student, "status": "ok", "findings": [], "notebooks": {}}
+    result = JobResult(job.student)
     hide_tests = ClearHiddenTests(config=job.config)._remove_hidden_test_region
     tree = ProcessTree(os.getpid())
     try:
         with Watchdog(tree, total=job.cpu_budget, backstop=job.backstop) as watchdog:
             _grade(job, result, hide_tests, watchdog)
     except Failed as failure:
-        result.update(status="failed", reason=failure.reason, detail=failure.detail)
-    result["seconds"] = round(time.monotonic() - started, 2)
-    result["cpu_seconds"] = round(tree.cpu(), 2)
+        result.status, result.reason, result.detail = FAILED, failure.reason, failure.detail
+    result.seconds = round(time.monotonic() - started, 2)
+    result.cpu_seconds = round(tree.cpu(), 2)
     return result
 
 
-def _grade(job: Job, result: dict, hide_tests, watchdog: Watchdog) -> None:
-    notebooks, result["findings"] = preflight(job, hide_tests)
+def _grade(job: Job, result: JobResult, hide_tests, watchdog: Watchdog) -> None:
+    notebooks, result.findings = preflight(job, hide_tests)
     course = _lay_out(job, notebooks)
-    result["nbgrader_log"] = run_nbgrader(job, course, watchdog)[-4000:]
+    result.nbgrader_log = run_nbgrader(job, course, watchdog)[-4000:]
     autograded = course / "autograded" / job.student / job.assignment
     for name in job.notebooks:
         graded = nbformat.read(str(autograded / f"{name}.ipynb"), as_version=4)
@@ -264,17 +264,17 @@ def _grade(job: Job, result: dict, hide_tests, watchdog: Watchdog) -> None:
             raise Failed("overloaded", f"{OVERLOADED}: {name}: cell(s) {', '.join(map(str, late))} reached nbgrader's "
                          f"wall-clock limit")
         entry = in_kernel_scores(job, course, name)
-        entry["errors"] = _errors(graded)
+        entry.errors = _errors(graded)
         scratch = job.workdir / "outside" / name
         shutil.copytree(autograded, scratch, ignore=shutil.ignore_patterns("*.ipynb"))
         steps = recheck.plan(graded, job.cells[name])
         checked = recheck.check(steps, job.sandbox, scratch, job.cell_timeout,
                                 None if job.applicable is None else job.applicable.get(name, set()),
                                 watchdog=watchdog, paths=job.sandbox.python_path)
-        entry["outside"] = {v.grade_id: [v.status, v.message[:2000]] for v in checked.verdicts}
-        entry["replay"] = [f"{name}: {failure}" for failure in checked.replay]
-        result["notebooks"][name] = entry
-    result["autograded"] = str(autograded)
+        entry.outside = {v.grade_id: Judged(v.status, v.message[:2000]) for v in checked.verdicts}
+        entry.replay = [f"{name}: {failure}" for failure in checked.replay]
+        result.notebooks[name] = entry
+    result.autograded = str(autograded)
 
 
 def _errors(notebook) -> dict:
@@ -292,6 +292,7 @@ def _errors(notebook) -> dict:
 # does each Dask worker (rnnlab.grading.command.remote).
 
 POLL = 0.05  # seconds between looks at the forked jobs
+RESULT = "result.pickle"  # what a forked job leaves in its folder
 
 
 def _imported_modules(sources) -> set:
@@ -315,7 +316,7 @@ def preload(cells: dict) -> None:
     import nbconvert.preprocessors  # noqa: F401
     import nbgrader.preprocessors  # noqa: F401
 
-    sources = [info["source"] for notebook in cells.values() for info in notebook.values() if info["locked"]]
+    sources = [info.source for notebook in cells.values() for info in notebook.values() if info.locked]
     for name in sorted(_imported_modules(sources)):
         try:
             importlib.import_module(name)
@@ -332,7 +333,7 @@ def _die_with_parent() -> None:
 
 
 def fork(task, workdir: Path) -> int:
-    """Run ``task()`` in a forked process that writes its JSON result to ``workdir/result.json``.
+    """Run ``task()`` in a forked process that writes its result, pickled, to ``workdir/result.pickle``.
 
     The child gets its own process group (so that a timeout can kill all of it), dies with
     the main process, logs to ``workdir/job.log`` and uses one torch thread. The main
@@ -352,7 +353,7 @@ def fork(task, workdir: Path) -> int:
         os.dup2(log, 2)
         if "torch" in sys.modules:
             sys.modules["torch"].set_num_threads(1)
-        (workdir / "result.json").write_text(json.dumps(task()))
+        (workdir / RESULT).write_bytes(pickle.dumps(task()))
         code = 0
     except BaseException:
         traceback.print_exc()
@@ -372,17 +373,15 @@ def deadline(job: Job) -> float:
     return time.monotonic() + job.backstop * job.cpu_budget + 60.0
 
 
-def collect(job: Job, status) -> dict:
+def collect(job: Job, status) -> JobResult:
     """The result a forked job left in its folder, or a failure saying why there is none (stopped at its backstop, crashed)."""
-    result_file = job.workdir / "result.json"
+    result_file = job.workdir / RESULT
     if result_file.is_file():
-        return json.loads(result_file.read_text())
+        return pickle.loads(result_file.read_bytes())
     if status is None:
         wall = job.backstop * job.cpu_budget + 60.0
-        return {"student": job.student, "status": "failed", "reason": "overloaded",
-                "detail": f"{OVERLOADED} (the job was still running after {wall:g} s of wall-clock time "
-                          f"and was stopped)", "seconds": wall}
+        return JobResult(job.student, FAILED, "overloaded", f"{OVERLOADED} (the job was still running after {wall:g} "
+                         f"s of wall-clock time and was stopped)", seconds=wall)
     log_file = job.workdir / "job.log"
     log = log_file.read_text(errors="replace")[-300:].strip() if log_file.exists() else ""
-    return {"student": job.student, "status": "failed", "reason": "grader error",
-            "detail": f"the job ended with status {status} and no result: {log}"}
+    return JobResult(job.student, FAILED, "grader error", f"the job ended with status {status} and no result: {log}")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .records import OK, JobResult
 from .report import explain, first_line
 
 
@@ -40,26 +41,27 @@ def _failure(student, max_score, seconds, reason, detail=""):
                    seconds=seconds)
 
 
-def decide(result: dict, max_score: float) -> Outcome:
+def decide(result: JobResult, max_score: float) -> Outcome:
     """Combine a job's in-kernel scores, outside verdicts and findings into an :class:`Outcome`."""
-    student, seconds = result["student"], result.get("seconds", 0.0)
-    if result["status"] != "ok":
-        return _failure(student, max_score, seconds, result.get("reason", "error"), result.get("detail", ""))
+    student, seconds = result.student, result.seconds
+    if result.status != OK:
+        return _failure(student, max_score, seconds, result.reason or "error", result.detail)
     outcome = Outcome(student, "graded", max_score, seconds=seconds)
-    flags = list(result.get("findings", []))  # "tampered: ..." or "<notebook>: duplicated cell ..."
-    flags += [f"not replayable outside the kernel: {failure}" for entry in result["notebooks"].values()
-              for failure in entry.get("replay", [])]
+    flags = list(result.findings)  # "tampered: ..." or "<notebook>: duplicated cell ..."
+    flags += [f"not replayable outside the kernel: {failure}" for entry in result.notebooks.values()
+              for failure in entry.replay]
     total = 0.0
-    for name, entry in result["notebooks"].items():
+    for name, entry in result.notebooks.items():
         cells = outcome.cells.setdefault(name, {})
-        for grade_id, (kernel, points) in entry["scores"].items():
-            verdict = entry.get("outside", {}).get(grade_id)
+        for grade_id, score in entry.scores.items():
+            kernel, points = score.auto, score.max
+            verdict = entry.outside.get(grade_id)
             if verdict is None:
                 cells[grade_id] = [kernel, kernel is None]
                 total += kernel or 0.0
                 outcome.manual_points += points if kernel is None else 0.0
                 continue
-            status, message = verdict
+            status, message = verdict.status, verdict.message
             if status == "unknown":
                 reason = message.split(":")[0] if message.startswith(("timeout", "overloaded")) else "dead kernel"
                 return _failure(student, max_score, seconds, reason, f"outside check, {name}/{grade_id}: {message}")
@@ -75,9 +77,9 @@ def decide(result: dict, max_score: float) -> Outcome:
                              f"outside {outside:g}{why}; {final:g} stands")
             cells[grade_id] = [final, disagree]
             total += final
-        outcome.comments[name] = entry.get("comments", {})
-        outcome.late_penalty[name] = entry.get("late_penalty")
-        total -= entry.get("late_penalty") or 0.0
+        outcome.comments[name] = entry.comments
+        outcome.late_penalty[name] = entry.late_penalty
+        total -= entry.late_penalty or 0.0
     outcome.score = max(total, 0.0)
     if flags:
         outcome.status, outcome.reasons = "flagged", flags

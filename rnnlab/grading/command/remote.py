@@ -46,6 +46,7 @@ from urllib.parse import urlsplit
 
 from . import calibration, cluster
 from . import job as job_module
+from .records import FAILED, JobResult
 from .sandbox import Sandbox
 
 KIT_CONFIG_FILES = ("nbgrader_config.py", "nbgrader_config.json")
@@ -87,7 +88,7 @@ def course_kit(course, assignment: str) -> bytes:
         return cluster.pack(kit)
 
 
-def _run_forked(job) -> dict:
+def _run_forked(job) -> JobResult:
     """Grade ``job`` in a forked process as the local runner does, stopped at its wall-clock backstop."""
     pid = job_module.fork(lambda: job_module.run(job), job.workdir)
     deadline = job_module.deadline(job)
@@ -101,11 +102,11 @@ def _run_forked(job) -> dict:
         time.sleep(job_module.POLL)
 
 
-def grade_on_worker(task: Task, kit: bytes, template: bytes) -> dict:
-    """Run on a Dask worker: grade ``task.job`` there in a forked process; its result dict.
+def grade_on_worker(task: Task, kit: bytes, template: bytes) -> JobResult:
+    """Run on a Dask worker: grade ``task.job`` there in a forked process; its result.
 
     ``kit`` is :func:`course_kit`'s archive and ``template`` the gradebook copy's bytes.
-    The result's ``autograded`` folder comes back packed as ``autograded_archive`` bytes.
+    The result's ``autograded`` folder comes back packed, as ``autograded_archive`` bytes.
     """
     job = task.job
     # In the system's temporary folder, as locally: the kernel's IPC sockets live under it, and a socket's
@@ -126,23 +127,22 @@ def grade_on_worker(task: Task, kit: bytes, template: bytes) -> dict:
         local = dataclasses.replace(job, sandbox=sandbox, **rebuilt)
         local.workdir.mkdir()
         result = _run_forked(local)
-        if result.get("autograded"):
-            result["autograded_archive"] = cluster.pack(Path(result.pop("autograded")))
+        if result.autograded:
+            result.autograded_archive, result.autograded = cluster.pack(Path(result.autograded)), None
         return result
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _received(job, done: cluster.TaskResult) -> dict:
+def _received(job, done: cluster.TaskResult) -> JobResult:
     """The worker's result with its autograded folder unpacked here, where the runner expects it;
     a failure naming the cluster's error when there is no result."""
     if done.error is not None:
-        return {"student": job.student, "status": "failed", "reason": "grader error",
-                "detail": f"on the Dask cluster: {done.error}"}
+        return JobResult(job.student, FAILED, "grader error", f"on the Dask cluster: {done.error}")
     result = done.value
-    archive = result.pop("autograded_archive", None)
+    archive, result.autograded_archive = result.autograded_archive, None
     if archive is not None:
-        result["autograded"] = str(cluster.unpack(archive, job.workdir / "autograded"))
+        result.autograded = str(cluster.unpack(archive, job.workdir / "autograded"))
     return result
 
 

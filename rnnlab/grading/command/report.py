@@ -41,7 +41,7 @@ def first_line(text: str) -> str:
     return next((line.strip() for line in str(text).splitlines() if line.strip()), "")[:160]
 
 
-def explain(outcome, result: dict) -> None:
+def explain(outcome, result) -> None:
     """Fill ``outcome.graded`` with why each cell scored what it did; note flags where the formgrader shows them.
 
     Reads the failed test cells' messages from the job's autograded notebooks, and the
@@ -49,11 +49,11 @@ def explain(outcome, result: dict) -> None:
     comment on the answer cell above the test it concerns (the formgrader shows
     comments under answer cells only), starting with ``FOR_INSTRUCTOR``.
     """
-    folder = result.get("autograded")
+    folder = result.autograded
     for name, cells in outcome.cells.items():
         path = Path(folder) / f"{name}.ipynb" if folder else None
         notebook = nbformat.read(str(path), as_version=4) if path and path.is_file() else nbformat.v4.new_notebook()
-        points = result["notebooks"][name]["scores"]  # grade_id -> [in-kernel score, max score]
+        scores = result.notebooks[name].scores
         answer_above, messages, answers = {}, {}, []
         for cell in notebook.cells:
             meta = cell.get("metadata", {}).get("nbgrader", {})
@@ -68,12 +68,12 @@ def explain(outcome, result: dict) -> None:
         report = outcome.graded.setdefault(name, {})
         for grade_id, (score, review) in cells.items():
             message = messages.get(grade_id, "")
-            outside = result["notebooks"][name].get("outside", {}).get(grade_id)
-            if review and outside and outside[0] != "pass" and not message:
-                message = outside[1]
+            outside = result.notebooks[name].outside.get(grade_id)
+            if review and outside and outside.status != "pass" and not message:
+                message = outside.message
             lines = [line.strip() for line in message.splitlines()]
             report[grade_id] = CellReport(
-                max_score=points[grade_id][1], reason=first_line(message),
+                max_score=scores[grade_id].max, reason=first_line(message),
                 mistakes=[line[len(NAMED_MISTAKE):] for line in lines if line.startswith(NAMED_MISTAKE)],
                 from_earlier=any(line.startswith(FROM_EARLIER) for line in lines))
         comments = outcome.comments.setdefault(name, {})

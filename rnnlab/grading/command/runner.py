@@ -100,7 +100,7 @@ class Runner:
         course, assignment = self.course, self.assignment
         notebooks = course.notebooks(assignment)
         cells = {name: course.source_cells(assignment, name) for name in notebooks}
-        self.max_score = sum(info["points"] for nb in cells.values() for info in nb.values() if info["grade"])
+        self.max_score = sum(info.points for nb in cells.values() for info in nb.values() if info.grade)
         submissions = course.submissions(assignment, self.students)
         template = scratch / "gradebook-template.db"
         gradebook.snapshot(course.coursedir.db_url, template)
@@ -182,7 +182,7 @@ class Runner:
         timestamp = self.course.coursedir.get_existing_timestamp(str(job.submitted))
         gradebook.record(book, self.assignment, outcome, job.notebooks, timestamp, force=self.force)
         destination = self.course.folder("autograded") / job.student / self.assignment
-        gradebook.place_autograded(result.get("autograded") if outcome.status != "failed" else None, destination)
+        gradebook.place_autograded(result.autograded if outcome.status != "failed" else None, destination)
         self.log(f"  {outcome.student}: {outcome.status}"
                  + (f" ({outcome.reasons[0]})" if outcome.status == "failed" else ""))
         return outcome

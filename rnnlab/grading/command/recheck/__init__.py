@@ -120,10 +120,10 @@ def plan(notebook, source_cells) -> list[Step]:
         known = source_cells.get(grade_id)
         label = f"cell {grade_id}" if grade_id else f"cell {index + 1} (no grade id)"
         failed = any(output.get("output_type") == "error" for output in cell.get("outputs", ()))
-        if known and known["grade"] and not known["solution"]:
-            steps.append(Step("test", known["source"], grade_id, float(known["points"]), label))
-        elif known and known["locked"]:
-            steps.append(Step("setup", known["source"], grade_id, label=label))
+        if known and known.grade and not known.solution:
+            steps.append(Step("test", known.source, grade_id, float(known.points), label))
+        elif known and known.locked:
+            steps.append(Step("setup", known.source, grade_id, label=label))
         else:
             steps.append(Step("student", cell.source, grade_id, label=label, kernel_failed=failed))
     return steps
