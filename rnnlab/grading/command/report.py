@@ -1,12 +1,13 @@
 """The report the instructor reads: why each cell scored what it did, the class summary, the files.
 
-The outcomes themselves, and the policy that decides them, are :mod:`.outcome`'s. Each graded cell also says why it scored what it did (:class:`CellReport`): the first
-line of the failed check's message, the usual mistake the check named, whether the
-mistake was already counted in an earlier function, and whether the score is the
-autograder's or an instructor's (a score typed in the formgrader holds on a re-run,
-:mod:`rnnlab.grading.command.gradebook`). :func:`class_summary` counts each named mistake over the
-class. The report is printed, and written as ``<stem>.csv`` (a row per submission),
-``<stem>-cells.csv`` (a row per graded cell), ``<stem>-mistakes.csv`` (the class
+The outcomes themselves, and the policy that decides them, are :mod:`.outcome`'s. Each
+graded cell also says why it scored what it did (:class:`CellReport`): the first line of
+the failed check's message, the usual mistake the check named, whether the mistake was
+already counted in an earlier function, and whether the score is the autograder's or an
+instructor's (a score typed in the formgrader holds on a re-run,
+:mod:`rnnlab.grading.command.gradebook`). :func:`class_summary` counts each named mistake
+over the class. The report is printed, and written as ``<stem>.csv`` (a row per
+submission), ``<stem>-cells.csv`` (a row per graded cell), ``<stem>-mistakes.csv`` (the class
 summary) and ``<stem>.json`` (everything).
 """
 
