@@ -41,24 +41,24 @@ c.OverwriteCells.add_missing_cells = True
 # nbgrader's own sanitizing steps, with two of ours: two cells with one grade id (an answer
 # cell split in two, a test cell pasted twice) are graded at the last copy, the others run
 # as ordinary cells (nbgrader's own DeduplicateIds leaves empty metadata that
-# add_missing_cells cannot read: rnnlab/grading/tamper.py); and an OverwriteCells that
-# warns about edited locked cells only, not about every test cell released without its
-# hidden tests (rnnlab/grading/overwrite.py).
+# add_missing_cells cannot read); and an OverwriteCells that warns about edited locked
+# cells only, not about every test cell released without its hidden tests (both in
+# rnnlab/grading/command/preprocessors.py).
 c.Autograde.sanitize_preprocessors = [
     "nbgrader.preprocessors.ClearOutput",
-    "rnnlab.grading.tamper.DeduplicateIds",
+    "rnnlab.grading.command.preprocessors.DeduplicateIds",
     "nbgrader.preprocessors.OverwriteKernelspec",
-    "rnnlab.grading.overwrite.OverwriteCells",
+    "rnnlab.grading.command.preprocessors.OverwriteCells",
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
 
 # Feedback shows scores and the failed tests' messages, never the hidden tests' source
-# (rnnlab/grading/feedback.py; `python -m rnnlab.grading feedback` does the same).
+# (rnnlab/grading/command/preprocessors.py; `python -m rnnlab.grading feedback` does the same).
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
-    "rnnlab.grading.feedback.HideHiddenTests",
+    "rnnlab.grading.command.preprocessors.HideHiddenTests",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
-    "rnnlab.grading.feedback.ReadableFeedback",
+    "rnnlab.grading.command.preprocessors.ReadableFeedback",
 ]
 
 # Formulas on the formgrader's grading page and in feedback files render offline: the

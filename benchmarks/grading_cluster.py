@@ -4,7 +4,7 @@ The same submissions of rnn_forward (benchmarks/grading.py's mix: answered right
 unanswered, with a usual mistake), in two scratch copies of one course, graded by
 ``python -m rnnlab.grading autograde`` (a) locally with ``--jobs 2`` and (b) with
 ``--scheduler`` through a ``dask scheduler`` with two ``dask worker`` processes of one
-thread each (``--preload rnnlab.grading.remote``, as the instructor page says), all on
+thread each (``--preload rnnlab.grading.command.remote``, as the instructor page says), all on
 this machine and on 127.0.0.1. The cluster is started before (b) is timed, as a course's
 cluster would be running already: its workers have imported nbgrader and torch, which
 (a) does at every run. The script prints each run's phases (start-up; grading, the
@@ -84,7 +84,7 @@ def main(argv=None) -> None:
         base = Path(scratch) / "base"
         base.mkdir()
         make_course(base, args.submissions)
-        with dask_cluster(Path(scratch) / "dask", workers=WORKERS, preload="rnnlab.grading.remote") as cluster:
+        with dask_cluster(Path(scratch) / "dask", workers=WORKERS, preload="rnnlab.grading.command.remote") as cluster:
             for repeat in range(args.repeats):
                 courses = {}
                 for label, options in (("local", ["--jobs", str(WORKERS)]), ("cluster", ["--scheduler", cluster.address])):

@@ -98,7 +98,7 @@ def show_table(header, rows):
 
 
 def plot_grad_norms(curves, ax=None, title=None, ylabel=r"$\|\mathrm{d}L/\mathrm{d}h_t\|$"):
-    """Plot one or more ``‖∂L/∂h_t‖`` curves against t on a log scale; returns the Axes.
+    """Plot one or more ``‖dL/dh_t‖`` curves against t on a log scale; returns the Axes.
 
     ``curves`` maps a label to a 1-D array of shape (T,), or to a 2-D array (seeds, T),
     drawn as the median over seeds with a band from the smallest to the largest value.

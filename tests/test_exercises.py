@@ -889,10 +889,12 @@ def test_feedback_command_lists_students_warns_about_waiting_ones_and_zips_by_id
 
 
 def test_report_reads_why_each_test_failed_and_puts_flags_where_the_formgrader_shows_them(tmp_path):
-    """report.decide on a job's result: per-cell reasons and named mistakes from the autograded
+    """outcome.decide on a job's result: per-cell reasons and named mistakes from the autograded
     notebook's error outputs, and each flag as a comment on the answer cell above its test."""
-    from rnnlab.grading import report
-    from rnnlab.grading.feedback import FOR_INSTRUCTOR
+    from rnnlab.grading.command import report
+    from rnnlab.grading.command.outcome import decide
+    from rnnlab.grading.command.records import JobResult, Judged, NotebookResult, Score
+    from rnnlab.grading.command.preprocessors import FOR_INSTRUCTOR
 
     def test_cell(grade_id, error=None):
         cell = nbformat.v4.new_code_cell("check(f)", metadata={"nbgrader": {"grade": True, "grade_id": grade_id,
@@ -911,12 +913,11 @@ def test_report_reads_why_each_test_failed_and_puts_flags_where_the_formgrader_s
                                                           "The mistake: gate blocks taken in the wrong order: i, f, o, g"),
         test_cell("test_other")])
     nbformat.write(notebook, tmp_path / "nb.ipynb")
-    result = {"student": "s", "status": "ok", "findings": [], "seconds": 1.0, "autograded": str(tmp_path),
-              "notebooks": {"nb": {"scores": {"test_cell": [0.0, 2.0], "test_forward": [0.0, 2.0],
-                                              "test_other": [2.0, 2.0]},
-                                   "outside": {"test_other": ["fail", "AssertionError: patched"]},
-                                   "comments": {"lstm_cell": None, "lstm_forward": None}}}}
-    outcome = report.decide(result, max_score=6.0)
+    result = JobResult("s", seconds=1.0, autograded=str(tmp_path), notebooks={"nb": NotebookResult(
+        scores={"test_cell": Score(0.0, 2.0), "test_forward": Score(0.0, 2.0), "test_other": Score(2.0, 2.0)},
+        outside={"test_other": Judged("fail", "AssertionError: patched")},
+        comments={"lstm_cell": None, "lstm_forward": None})})
+    outcome = decide(result, max_score=6.0)
     cells = outcome.graded["nb"]
     assert cells["test_cell"].reason == "lstm_cell is wrong on the inputs B = 3"
     assert cells["test_cell"].mistakes == ["gate blocks taken in the wrong order: i, f, o, g"]
@@ -931,7 +932,7 @@ def test_report_reads_why_each_test_failed_and_puts_flags_where_the_formgrader_s
 
 
 def test_feedback_keeps_the_checks_message_and_drops_hidden_tests_and_notes_to_the_instructor():
-    from rnnlab.grading.feedback import FOR_INSTRUCTOR, NOTE, HideHiddenTests, ReadableFeedback
+    from rnnlab.grading.command.preprocessors import FOR_INSTRUCTOR, NOTE, HideHiddenTests, ReadableFeedback
 
     hide = HideHiddenTests()
     answer = nbformat.v4.new_code_cell("def f(): ...", metadata={"nbgrader": {

@@ -473,7 +473,7 @@ def test_a_package_the_sandbox_must_not_show_is_named_as_the_cause(tmp_path):
 
 
 def test_wire_decoding_builds_only_plain_values():
-    from rnnlab.grading import wire
+    from rnnlab.grading.command.recheck import wire
 
     class AlwaysEqual:
         def __eq__(self, other):
@@ -502,36 +502,60 @@ def test_wire_decoding_builds_only_plain_values():
 
 
 def test_lower_score_stands_when_the_checks_disagree():
-    from rnnlab.grading.report import decide
+    from rnnlab.grading.command.outcome import decide
+    from rnnlab.grading.command.records import JobResult, Judged, NotebookResult, Score
 
-    result = {"student": "s", "status": "ok", "findings": [], "seconds": 1.0, "notebooks": {"nb": {
-        "scores": {"t1": [2.0, 2.0], "t2": [1.0, 1.0], "t3": [0.0, 1.0]},
-        "outside": {"t1": ["pass", ""], "t2": ["fail", "AssertionError: wrong"], "t3": ["pass", ""]}}}}
+    result = JobResult("s", seconds=1.0, notebooks={"nb": NotebookResult(
+        scores={"t1": Score(2.0, 2.0), "t2": Score(1.0, 1.0), "t3": Score(0.0, 1.0)},
+        outside={"t1": Judged("pass"), "t2": Judged("fail", "AssertionError: wrong"), "t3": Judged("pass")})})
     outcome = decide(result, max_score=4.0)
     assert outcome.status == "flagged" and outcome.score == 2.0
     assert outcome.cells["nb"] == {"t1": [2.0, False], "t2": [0.0, True], "t3": [0.0, True]}
-    result["notebooks"]["nb"]["outside"]["t2"] = ["unknown", "timeout: no answer within 10 s"]
+    result.notebooks["nb"].outside["t2"] = Judged("unknown", "timeout: no answer within 10 s")
     assert decide(result, max_score=4.0).status == "failed"
     assert decide(result, max_score=4.0).reasons[0].startswith("timeout")
+
+
+def test_a_job_result_comes_back_whole_from_a_forked_process(tmp_path):
+    """A job's result crosses from the forked job to the runner (and from a Dask worker) pickled:
+    every record it holds comes back equal."""
+    import pickle
+
+    from rnnlab.grading.command import job
+    from rnnlab.grading.command.records import JobResult, Judged, NotebookResult, Score, SourceCell
+
+    result = JobResult("s", findings=["nb: duplicated cell"], seconds=2.5, autograded=str(tmp_path), notebooks={
+        "nb": NotebookResult(scores={"t": Score(None, 2.0)}, comments={"a": None}, late_penalty=1.0,
+                             errors={"t": "CheckFailed: wrong"}, outside={"t": Judged("fail", "wrong")},
+                             replay=["nb: cell 3: NameError"])})
+    assert pickle.loads(pickle.dumps(SourceCell("x = 1", locked=True))) == SourceCell("x = 1", locked=True)
+    task = SimpleNamespace(student="s", workdir=tmp_path, backstop=1.0, cpu_budget=1.0)
+    pid = job.fork(lambda: result, tmp_path)
+    _, status = os.waitpid(pid, 0)
+    assert job.collect(task, status) == result
+    (tmp_path / job.RESULT).unlink()
+    assert job.collect(task, None).status == "failed" and job.collect(task, None).reason == "overloaded"
 
 
 def recorded_cells(source, release) -> dict:
     """The cells as generate_assignment records them in the gradebook: locked ones with their
     hidden tests, answer cells as released."""
+    from rnnlab.grading.command.records import SourceCell
+
     cells = {}
     for cell in source.cells:
         meta = cell.metadata["nbgrader"]
         text = cell.source if meta.get("locked") else notebooks.cell(release, meta["grade_id"]).source
-        cells[meta["grade_id"]] = {"source": text, "cell_type": cell.cell_type, "locked": meta.get("locked", False),
-                                   "grade": meta.get("grade", False), "solution": meta.get("solution", False),
-                                   "points": float(meta.get("points", 0.0))}
+        cells[meta["grade_id"]] = SourceCell(source=text, cell_type=cell.cell_type, locked=meta.get("locked", False),
+                                             grade=meta.get("grade", False), solution=meta.get("solution", False),
+                                             points=float(meta.get("points", 0.0)))
     return cells
 
 
 def test_tamper_finds_edits_deletions_and_restores_stripped_metadata():
     from nbgrader.preprocessors import ClearHiddenTests
 
-    from rnnlab.grading import tamper
+    from rnnlab.grading.command import tamper
 
     read = lambda folder: nbformat.read(REPO / folder / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)  # noqa: E731
     release, source = read("exercises"), read("solutions")

@@ -1,15 +1,15 @@
 """The kinds of input the grading command must handle, each with several instances, without nbgrader.
 
-- answers travel between processes as data whatever their container (rnnlab.grading.wire);
-- answer cells replay with IPython's semantics in the outside check (rnnlab.grading.child);
+- answers travel between processes as data whatever their container (rnnlab.grading.command.recheck.wire);
+- answer cells replay with IPython's semantics in the outside check (rnnlab.grading.command.recheck.child);
 - calls of a library's implementation are seen under any alias, ordinary arithmetic is not
-  (rnnlab.grading.tracing, rnnlab.grading.reference_use);
+  (rnnlab.grading.command.recheck.tracing, rnnlab.grading.command.recheck.reference_use);
 - limits count CPU seconds, and the backstop tells a busy machine from a waiting answer
-  (rnnlab.grading.cputime);
-- duplicated nbgrader cells are kept as the last copy (rnnlab.grading.tamper);
+  (rnnlab.grading.command.cputime);
+- duplicated nbgrader cells are kept as the last copy (rnnlab.grading.command.tamper);
 - the calibration names the cause when the solution does not earn full marks
-  (rnnlab.grading.calibration);
-- the sandbox shows the packages the grader imported from elsewhere (rnnlab.grading.sandbox).
+  (rnnlab.grading.command.calibration);
+- the sandbox shows the packages the grader imported from elsewhere (rnnlab.grading.command.sandbox).
 
 The end-to-end runs of the command are in tests/test_grading_adversarial.py.
 """
@@ -34,15 +34,17 @@ import pytest
 import torch
 
 import rnnlab
-from rnnlab.grading import calibration, reference_use, tamper, wire
-from rnnlab.grading.cputime import ProcessTree, Watchdog, stalled
+from rnnlab.grading.command import calibration, preprocessors, tamper
+from rnnlab.grading.command.recheck import reference_use, wire
+from rnnlab.grading.command.records import JobResult, Judged, NotebookResult, Score, SourceCell
+from rnnlab.grading.command.cputime import ProcessTree, Watchdog, stalled
 
 REPO = Path(__file__).resolve().parents[1]
-GRADING = REPO / "rnnlab" / "grading"
+RECHECK = REPO / "rnnlab" / "grading" / "command" / "recheck"  # loaded by path, as the child does
 
 
 def _load(name):
-    spec = importlib.util.spec_from_file_location(f"_test_{name}", GRADING / f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"_test_{name}", RECHECK / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -484,12 +486,12 @@ def test_nbgraders_deduplicate_step_in_the_course_config_leaves_no_empty_metadat
     from nbgrader.preprocessors import OverwriteCells  # noqa: F401  (what crashed on empty metadata)
 
     notebook = _copies(_copies(_notebook(), "gru_cell", 2), "test_gru_cell", 3)
-    notebook, _ = tamper.DeduplicateIds().preprocess(notebook, {})
+    notebook, _ = preprocessors.DeduplicateIds().preprocess(notebook, {})
     assert all(cell.metadata.get("nbgrader", None) != {} for cell in notebook.cells)
     ids = [tamper._grade_id(c) for c in notebook.cells if tamper._grade_id(c)]
     assert len(ids) == len(set(ids))
     config = (REPO / "nbgrader_config.py").read_text()
-    assert '"rnnlab.grading.tamper.DeduplicateIds"' in config
+    assert '"rnnlab.grading.command.preprocessors.DeduplicateIds"' in config
 
 
 # --- the calibration names the cause ----------------------------------------------------------
@@ -498,13 +500,14 @@ def _sandbox(hidden=None, isolated=True):
     return SimpleNamespace(hidden=hidden or {}, isolated=isolated)
 
 
-CELLS = {"nb": {"answer": {"solution": True, "grade": False}, "test_a": {"solution": False, "grade": True},
-                "test_b": {"solution": False, "grade": True}}}
+CELLS = {"nb": {"answer": SourceCell(solution=True, grade=False), "test_a": SourceCell(solution=False, grade=True),
+                "test_b": SourceCell(solution=False, grade=True)}}
 
 
 def _result(scores, errors=None, outside=None, replay=()):
-    return {"status": "ok", "notebooks": {"nb": {"scores": scores, "errors": errors or {},
-                                                  "outside": outside or {}, "replay": list(replay)}}}
+    return JobResult("solution", notebooks={"nb": NotebookResult(
+        scores={g: Score(*s) for g, s in scores.items()}, errors=errors or {},
+        outside={g: Judged(*v) for g, v in (outside or {}).items()}, replay=list(replay))})
 
 
 def test_full_marks_pass_and_say_which_tests_the_outside_check_judges():
@@ -535,10 +538,10 @@ def test_a_kernel_that_cannot_import_is_named_as_the_cause(module, sandbox, caus
 
 
 @pytest.mark.parametrize("result,cause", [
-    ({"status": "failed", "reason": "kernel did not start", "detail": "Kernel died before replying to kernel_info"},
+    (JobResult("solution", "failed", "kernel did not start", "Kernel died before replying to kernel_info"),
      "the solution could not be graded: kernel did not start: Kernel died before replying to kernel_info (run with "
      "--no-sandbox once"),
-    ({"status": "failed", "reason": "overloaded", "detail": "grading machine overloaded, re-run"},
+    (JobResult("solution", "failed", "overloaded", "grading machine overloaded, re-run"),
      "(re-run when the machine is less busy)"),
     (_result({"test_a": [0.0, 2.0], "test_b": [1.0, 1.0]}, errors={"test_a": "AssertionError: gru_cell is wrong"}),
      "nb/test_a: the solution scores 0 of 2 in the sandboxed kernel: AssertionError: gru_cell is wrong"),
@@ -582,8 +585,8 @@ def test_the_calibration_submission_is_the_release_answered_with_the_solution():
 SHARE = """
 import json, sys
 sys.path.insert(0, {parent!r})
-import rnnlab.grading.runner, coursepkg
-from rnnlab.grading.sandbox import Sandbox
+import rnnlab.grading.command.runner, coursepkg
+from rnnlab.grading.command.sandbox import Sandbox
 sandbox = Sandbox(use_bwrap=False)
 sandbox.share_imports({course!r})
 print(json.dumps([sandbox.shared, sandbox.hidden, sandbox.python_path]))
@@ -745,6 +748,6 @@ def test_an_error_in_a_read_only_cell_of_the_solution_stops_the_run_even_with_fu
     result = _result({"test_a": [2.0, 2.0], "test_b": [1.0, 1.0]},
                      errors={"setup": "ModuleNotFoundError: No module named 'no_such_package_anywhere'"})
     with pytest.raises(calibration.CalibrationFailed) as failure:
-        calibration.judge(result, {"nb": {**CELLS["nb"], "setup": {"solution": False, "grade": False}}}, _sandbox())
+        calibration.judge(result, {"nb": {**CELLS["nb"], "setup": SourceCell(solution=False, grade=False)}}, _sandbox())
     assert failure.value.causes == [f"nb/setup: the solution's cell fails in the sandboxed kernel: the sandboxed kernel "
                                     f"cannot import no_such_package_anywhere: it is not installed for {sys.executable}"]

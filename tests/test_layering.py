@@ -17,9 +17,13 @@ The rules, each a function that returns its violations as ``file:line`` lines:
    ``rnnlab.grading.checks`` and ``rnnlab.grading.messages``.
 4. ``rnnlab.tasks`` imports neither the models (cells, recurrence, modules, gradients,
    stacking) nor ``rnnlab.training``, directly or through another module.
-5. The modules that run inside the student's process of the outside check (child,
-   tracing, wire) import only the standard library at module level, and nothing of rnnlab
-   (the child loads them by path, with ``python -I``).
+5. The modules that run inside the student's process of the outside check
+   (``rnnlab.grading.command.recheck``'s child, tracing, wire) import only the standard
+   library at module level, and nothing of rnnlab (the child loads them by path, with
+   ``python -I``).
+6. The command (``rnnlab.grading.command``) imports nothing of the in-kernel checks, at
+   module level or inside a function: of ``rnnlab.grading`` outside it, only
+   ``rnnlab.grading.messages`` (the message format both sides read).
 
 For rule 3 a module also loads its parent packages (``rnnlab/__init__.py`` imports the
 whole core), and the check follows them; for rules 1 and 4 it does not, since that is
@@ -43,7 +47,9 @@ MODELS = {"rnnlab.cells", "rnnlab.recurrence", "rnnlab.modules", "rnnlab.gradien
 IN_KERNEL = {"rnnlab.grading.messages"} | {
     ".".join(path.relative_to(ROOT).with_suffix("").parts[:-1 if path.stem == "__init__" else None])
     for path in (ROOT / "rnnlab" / "grading" / "checks").rglob("*.py")}
-STUDENT_PROCESS = {f"rnnlab.grading.{name}" for name in ("child", "tracing", "wire")}
+STUDENT_PROCESS = {f"rnnlab.grading.command.recheck.{name}" for name in ("child", "tracing", "wire")}
+COMMAND = "rnnlab.grading.command"
+SHARED = frozenset({"rnnlab.grading", "rnnlab.grading.messages"})  # what the command may import of the rest
 
 
 @dataclass(frozen=True)
@@ -196,6 +202,13 @@ def student_process_violations(graph, names=frozenset(STUDENT_PROCESS), package=
     return problems
 
 
+def command_violations(graph, command=COMMAND, shared=SHARED, grading="rnnlab.grading") -> list[str]:
+    """Rule 6: imports, by the command's modules, of grading modules outside the command other than ``shared``."""
+    return [str(i) for name, imports in sorted(graph.items()) if _under(name, command)
+            for i in imports if _under(i.imported, grading) and not _under(i.imported, command)
+            and i.imported not in shared]
+
+
 # --- the package as it is --------------------------------------------------------------
 
 GRAPH = read_imports(ROOT)
@@ -213,6 +226,8 @@ def test_the_reader_sees_the_package():
     assert {i.imported for i in GRAPH["rnnlab.modules"]} >= {"rnnlab.cells", "rnnlab.recurrence"}
     assert "rnnlab.grading.checks.hidden" in {i.imported for i in GRAPH["rnnlab.grading.checks.calling"] if i.deferred}
     assert {"rnnlab.grading.checks", "rnnlab.grading.checks.recurrent", "rnnlab.grading.checks.mistakes"} <= IN_KERNEL
+    assert COMMAND in GRAPH and SHARED <= set(GRAPH)
+    assert "rnnlab.grading.messages" in {i.imported for i in GRAPH["rnnlab.grading.command.report"]}
 
 
 def test_cells_imports_nothing_above_it():
@@ -233,6 +248,10 @@ def test_tasks_imports_neither_models_nor_training():
 
 def test_the_student_process_modules_import_only_the_standard_library():
     assert_none(student_process_violations(GRAPH))
+
+
+def test_the_command_imports_nothing_of_the_checks_but_the_message_format():
+    assert_none(command_violations(GRAPH))
 
 
 def _code_of(notebook: Path) -> list[str]:
@@ -283,6 +302,10 @@ FAKE = {
     "rnnlab/grading/hidden.py": "def later():\n    from nbgrader.api import Gradebook\n",
     "rnnlab/grading/report.py": "import nbgrader\n",
     "rnnlab/grading/wire.py": "import json\nimport numpy\n\ndef decode():\n    import torch\n",
+    "rnnlab/grading/messages.py": "",
+    "rnnlab/grading/command/__init__.py": "",
+    "rnnlab/grading/command/calibration.py": "from ..messages import NAMED_MISTAKE\n\ndef cause():\n"
+                                             "    from ..running import CheckFailed\n",
 }
 
 
@@ -312,6 +335,9 @@ def test_the_checker_reports_each_violation_with_its_file_and_line(tmp_path):
         "rnnlab/tasks.py:2: rnnlab.tasks imports rnnlab.sampling"]
     assert student_process_violations(graph, names={"rnnlab.grading.wire"}) == [
         "rnnlab/grading/wire.py:2: rnnlab.grading.wire imports numpy"]
+    assert command_violations(graph) == [
+        "rnnlab/grading/command/calibration.py:4: rnnlab.grading.command.calibration imports "
+        "rnnlab.grading.running (inside a function)"]
 
 
 def test_the_checker_follows_parent_packages_and_leaves_of_the_kernel_set(tmp_path):
@@ -333,9 +359,11 @@ def test_the_checker_passes_a_clean_package(tmp_path):
         "rnnlab/sampling.py": "import numpy\n",
         "rnnlab/grading/hidden.py": "CASES = ()\n",
         "rnnlab/grading/wire.py": "import json\n\ndef decode():\n    import numpy\n",
+        "rnnlab/grading/command/calibration.py": "from ..messages import NAMED_MISTAKE\n",
     })
     assert cells_violations(graph) == []
     assert core_violations(graph) == []
     assert in_kernel_violations(graph, in_kernel=KERNEL) == []
     assert tasks_violations(graph) == []
     assert student_process_violations(graph, names={"rnnlab.grading.wire"}) == []
+    assert command_violations(graph) == []

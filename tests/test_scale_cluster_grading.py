@@ -114,7 +114,7 @@ def runs(tmp_path_factory):
     assert done.returncode == 1, done.stdout + done.stderr  # dee's dead kernel: not everything graded
     found = {"local": (_report(local), gradebook_state(f"sqlite:///{local / 'gradebook.db'}"), done.stdout)}
 
-    with postgres_server() as postgres, dask_cluster(root / "dask", workers=2, preload="rnnlab.grading.remote") as running:
+    with postgres_server() as postgres, dask_cluster(root / "dask", workers=2, preload="rnnlab.grading.command.remote") as running:
         shared = C.copy_course(root / "shared")
         shared_submissions = shared / "submitted"
         shutil.copytree(local / "submitted", shared_submissions)

@@ -1,4 +1,4 @@
-"""Tasks on a real Dask cluster (rnnlab.grading.cluster): a killed worker loses nothing, repeats nothing.
+"""Tasks on a real Dask cluster (rnnlab.grading.command.cluster): a killed worker loses nothing, repeats nothing.
 
 Each test starts ``dask scheduler`` and one or two ``dask worker`` processes on 127.0.0.1
 (tests/services/dask_cluster.py; the first test checks that they listen nowhere else)
@@ -18,7 +18,7 @@ import pytest
 from services import dask_tasks
 from services.dask_cluster import dask_cluster, listening
 
-from rnnlab.grading import cluster
+from rnnlab.grading.command import cluster
 
 pytestmark = pytest.mark.slow
 

@@ -123,15 +123,15 @@ def test_the_formgrader_reads_and_writes_the_postgresql_gradebook(graded_course,
         assert gradebook.find_submission(ASSIGNMENT, "bob").score == 1.5
 
 
-# --- rnnlab.grading.database: the copy the jobs grade against, and the single writer ------------
+# --- rnnlab.grading.command.gradebook: the copy the jobs grade against, and the single writer ------------
 
 
 def test_a_snapshot_of_the_postgresql_gradebook_is_the_same_gradebook_as_an_sqlite_file(graded_course, tmp_path):
-    from rnnlab.grading import database
+    from rnnlab.grading.command import gradebook
 
     _, url, _ = graded_course
     copy = tmp_path / "copy.db"
-    database.snapshot(url, copy)
+    gradebook.snapshot(url, copy)
     assert gradebook_state(f"sqlite:///{copy}") == gradebook_state(url)
     with postgres_connection(url) as connection:
         version = connection.execute("SELECT version_num FROM alembic_version").fetchall()
@@ -155,8 +155,8 @@ def _hold_lock_in_another_process(url: str, tmp_path):
     import time
 
     ready = tmp_path / "locked"
-    code = ("import sys, time, pathlib\nfrom rnnlab.grading import database\n"
-            "with database.single_writer(sys.argv[1]):\n"
+    code = ("import sys, time, pathlib\nfrom rnnlab.grading.command import gradebook\n"
+            "with gradebook.single_writer(sys.argv[1]):\n"
             "    pathlib.Path(sys.argv[2]).touch()\n    time.sleep(600)\n")
     process = subprocess.Popen([sys.executable, "-c", code, url, str(ready)], stdin=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
@@ -168,7 +168,7 @@ def _hold_lock_in_another_process(url: str, tmp_path):
 
 @pytest.mark.parametrize("backend", ["postgresql", "sqlite"])
 def test_a_second_grading_run_of_the_same_gradebook_stops_at_once_naming_the_first(backend, postgres, tmp_path):
-    from rnnlab.grading import database
+    from rnnlab.grading.command import gradebook
 
     if backend == "postgresql":
         url = postgres.create_database(f"lock_{tmp_path.name[-8:].replace('-', '_')}".lower())
@@ -177,15 +177,15 @@ def test_a_second_grading_run_of_the_same_gradebook_stops_at_once_naming_the_fir
         (tmp_path / "gradebook.db").touch()
     holder = _hold_lock_in_another_process(url, tmp_path)
     try:
-        with pytest.raises(database.GradebookBusy, match=rf"rnnlab grading, process {holder.pid} on "):
-            with database.single_writer(url):
+        with pytest.raises(gradebook.GradebookBusy, match=rf"rnnlab grading, process {holder.pid} on "):
+            with gradebook.single_writer(url):
                 pass
     finally:
         holder.kill()  # SIGKILL: no chance to release it; the server or the kernel must
         holder.wait(timeout=60)
-    with database.single_writer(url):
-        with pytest.raises(database.GradebookBusy):
-            with database.single_writer(url):
+    with gradebook.single_writer(url):
+        with pytest.raises(gradebook.GradebookBusy):
+            with gradebook.single_writer(url):
                 pass
-    with database.single_writer(url):
+    with gradebook.single_writer(url):
         pass

@@ -192,7 +192,8 @@ DETECT = """\
 import os
 if os.environ.get("NBGRADER_EXECUTION"):
     import rnnlab.grading.checks as checks
-    checks.run_check = lambda *args, **kwargs: None
+    import rnnlab.grading.checks.recurrent as recurrent
+    recurrent.run_check = lambda *args, **kwargs: None
     checks.check_rnn_parameter_count = lambda *args, **kwargs: None
 """
 

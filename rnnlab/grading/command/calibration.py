@@ -27,6 +27,8 @@ import sys
 
 import nbformat
 
+from .records import OK, JobResult, SourceCell
+
 STUDENT = "rnnlab-calibration"
 _DELIMITERS = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n?", re.MULTILINE)
 _MISSING_MODULE = re.compile(r"No module named '([\w.]+)'")
@@ -90,15 +92,15 @@ def _cause(where: str, text: str, sandbox) -> str:
     return import_cause(where, text, sandbox) or text
 
 
-def judge(result: dict, cells: dict, sandbox) -> tuple[dict, list]:
+def judge(result: JobResult, cells: dict, sandbox) -> tuple[dict, list]:
     """The calibration job's ``result`` -> (notebook -> grade ids the outside check judges,
     notes for the report); :class:`CalibrationFailed` unless the solution earned full marks.
 
-    ``cells`` is notebook -> grade_id -> the gradebook's facts (Course.source_cells).
+    ``cells`` is notebook -> grade_id -> :class:`~.records.SourceCell` (Course.source_cells).
     """
     kernel = "the sandboxed kernel" if sandbox.isolated else "the kernel"
-    if result.get("status") != "ok":
-        reason, detail = result.get("reason", "error"), result.get("detail", "")
+    if result.status != OK:
+        reason, detail = result.reason or "error", result.detail
         hint = ""
         if reason in ("kernel did not start", "dead kernel") and sandbox.isolated:
             hint = " (run with --no-sandbox once to see whether bubblewrap is the cause)"
@@ -107,24 +109,25 @@ def judge(result: dict, cells: dict, sandbox) -> tuple[dict, list]:
         raise CalibrationFailed([f"the solution could not be graded: {reason}: "
                                  f"{_cause(kernel, detail, sandbox)}{hint}"])
     causes, notes, applicable = [], [], {}
-    for name, entry in result["notebooks"].items():
-        errors = entry.get("errors", {})
+    for name, entry in result.notebooks.items():
+        errors = entry.errors
         first_import = next((c for c in (import_cause(kernel, e, sandbox) for e in errors.values()) if c), None)
-        for grade_id, (score, points) in entry["scores"].items():
-            info = cells[name].get(grade_id, {})
-            if info.get("solution") or score is None or score >= points:
+        for grade_id, given in entry.scores.items():
+            score, points = given.auto, given.max
+            if cells[name].get(grade_id, SourceCell()).solution or score is None or score >= points:
                 continue
             why = first_import or _cause(kernel, errors.get(grade_id, "no error shown"), sandbox)
             causes.append(f"{name}/{grade_id}: the solution scores {score:g} of {points:g} in {kernel}: {why}")
-        graded = {g for g, info in cells[name].items() if info.get("grade") and not info.get("solution")}
+        graded = {g for g, info in cells[name].items() if info.grade and not info.solution}
         for where, error in errors.items():
             if where not in graded:  # a read-only or answer cell: full marks or not, the set-up is broken
                 causes.append(f"{name}/{where}: the solution's cell fails in {kernel}: {_cause(kernel, error, sandbox)}")
-        for failure in entry.get("replay", []):
+        for failure in entry.replay:
             causes.append(f"{failure} — the solution's cell runs in the kernel but cannot be replayed by the "
                           f"outside check: {_cause('the outside check', failure, sandbox)}")
         applicable[name] = set()
-        for grade_id, (status, message) in entry.get("outside", {}).items():
+        for grade_id, verdict in entry.outside.items():
+            status, message = verdict.status, verdict.message
             if status == "pass":
                 applicable[name].add(grade_id)
             elif status in ("unknown", "library") or any(kind in message for kind in _IMPORT_ERRORS):
@@ -137,3 +140,10 @@ def judge(result: dict, cells: dict, sandbox) -> tuple[dict, list]:
     if causes:
         raise CalibrationFailed(causes)
     return applicable, notes
+
+
+def judged_outside(result: JobResult, applicable: dict) -> JobResult:
+    """``result`` keeping the outside verdicts of the tests the calibration found the check can judge."""
+    for name, entry in result.notebooks.items():
+        entry.outside = {g: v for g, v in entry.outside.items() if g in applicable.get(name, ())}
+    return result

@@ -23,7 +23,6 @@ import os
 import signal
 import threading
 import time
-from dataclasses import dataclass
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 OVERLOADED = "grading machine overloaded, re-run"

@@ -1,42 +1,50 @@
 """Grading one student's submission, in its own forked process with its own scratch folder.
 
 A job (1) checks what was submitted: the expected notebook names, files that parse as
-notebooks, locked cells as released (:mod:`rnnlab.grading.tamper`); (2) runs nbgrader's
+notebooks, locked cells as released (:mod:`rnnlab.grading.command.tamper`); (2) runs nbgrader's
 autograde for this student alone, in process, on a private copy of the course: a copy of
 the gradebook, the submission, the course's config plus the grading overrides, and the
-sandboxed kernel (:mod:`rnnlab.grading.sandbox`); (3) reads the scores nbgrader saved
+sandboxed kernel (:mod:`rnnlab.grading.command.sandbox`); (3) reads the scores nbgrader saved
 and how it ended (a dead kernel, a timeout, ...); (4) runs the outside check
-(:mod:`rnnlab.grading.outside`). It returns a plain dict; the runner merges it into the
+(:mod:`rnnlab.grading.command.recheck`). It returns a :class:`~.records.JobResult`; the runner merges it into the
 course's gradebook, so jobs running side by side never write the same database.
 
-Throughout, a :class:`~rnnlab.grading.cputime.Watchdog` holds the student's processes
+Throughout, a :class:`~rnnlab.grading.command.cputime.Watchdog` holds the student's processes
 (everything this job starts) to CPU-time limits: per cell of the kernel
-(:class:`TimedExecute`), per request of the outside check, and for the whole job, each
+(:class:`~.preprocessors.TimedExecute`), per request of the outside check, and for the whole job, each
 with its wall-clock backstop. What it stops is reported as "timeout" or "overloaded",
 never as a dead kernel or a score.
 """
 
 from __future__ import annotations
 
+import ast
+import contextlib
+import ctypes
+import importlib
 import logging
 import os
+import pickle
 import re
 import shutil
+import signal
+import sys
 import tempfile
 import time
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
 from nbgrader.api import Gradebook
 from nbgrader.apps.autogradeapp import AutogradeApp
-from nbgrader.preprocessors import ClearHiddenTests, Execute
-from traitlets import Float
+from nbgrader.preprocessors import ClearHiddenTests
 from traitlets.config import Config
 
-from . import outside, tamper
-from .course import working_directory
+from . import recheck, tamper
 from .cputime import OVERLOADED, ProcessTree, Watchdog
+from .preprocessors import LimitOutputSize, StderrIsNotFailure, TimedExecute, error_text
+from .records import FAILED, JobResult, Judged, NotebookResult, Score
 
 MAX_NOTEBOOK_BYTES = 50 * 1024 * 1024
 
@@ -131,31 +139,12 @@ def _lay_out(job: Job, notebooks: dict) -> Path:
     return course
 
 
-class TimedExecute(Execute):
-    """nbgrader's ``Execute`` with each cell one unit of the job's :class:`Watchdog`:
-    ``cpu_timeout`` CPU seconds of the kernel's process tree, and its backstop.
-
-    The watchdog is a class attribute, set by the job (one job per process): nbgrader
-    copies its config, and a watchdog (a thread, a lock) cannot be copied.
-    """
-
-    watchdog: Watchdog | None = None
-    cpu_timeout = Float(60.0).tag(config=True)
-
-    def preprocess_cell(self, cell, resources, index):
-        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-        label = f"cell {grade_id}" if grade_id else f"cell {index + 1}"
-        with self.watchdog.unit(label, self.cpu_timeout):
-            return super().preprocess_cell(cell, resources, index)
-
 
 def _overrides(job: Job, course: Path, runtime: Path, watchdog: Watchdog) -> Config:
     """The course's config as nbgrader reads it, plus what this command changes, for autograde only."""
     from nbconvert.preprocessors import ClearMetadataPreprocessor
     from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, IgnorePattern, LimitOutput,
                                         SaveAutoGrades)
-
-    from .outputs import LimitOutputSize, StderrIsNotFailure
 
     wall = job.backstop * job.cell_timeout
     TimedExecute.watchdog = watchdog
@@ -199,7 +188,7 @@ def run_nbgrader(job: Job, course: Path, watchdog: Watchdog) -> str:
     job.sandbox.write_kernelspec(job.workdir / "jupyter", autograded, runtime)
     collect = _Collect()
     collect.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
-    with working_directory(job.course_root):
+    with contextlib.chdir(job.course_root):
         app = AutogradeApp()
         app.initialize([job.assignment, "--student", job.student, "--force",
                         f"--CourseDirectory.root={course}", f"--CourseDirectory.db_url=sqlite:///{course}/gradebook.db"])
@@ -238,35 +227,35 @@ def _timed_out_cells(notebook) -> list:
             and any(o.output_type == "error" and o.get("ename") == "CellTimeoutError" for o in cell.outputs)]
 
 
-def in_kernel_scores(job: Job, course: Path, name: str) -> dict:
-    """Scores (grade_id -> [auto_score, max_score]), comments and late penalty nbgrader saved privately."""
+def in_kernel_scores(job: Job, course: Path, name: str) -> NotebookResult:
+    """Scores, comments and late penalty that nbgrader saved privately for notebook ``name``."""
     with Gradebook(f"sqlite:///{course}/gradebook.db") as gb:
         notebook = gb.find_submission_notebook(name, job.assignment, job.student)
-        scores = {g.name: [g.auto_score, float(g.max_score)] for g in notebook.grades}
-        comments = {c.name: c.auto_comment for c in notebook.comments}
-        return {"scores": scores, "comments": comments, "late_penalty": notebook.late_submission_penalty}
+        return NotebookResult(scores={g.name: Score(g.auto_score, float(g.max_score)) for g in notebook.grades},
+                              comments={c.name: c.auto_comment for c in notebook.comments},
+                              late_penalty=notebook.late_submission_penalty)
 
 
-def run(job: Job) -> dict:
-    """Grade one submission; always returns a result dict (status "ok" or "failed")."""
+def run(job: Job) -> JobResult:
+    """Grade one submission; always returns a result (status OK or FAILED)."""
     started = time.monotonic()
-    result = {"student": job.student, "status": "ok", "findings": [], "notebooks": {}}
+    result = JobResult(job.student)
     hide_tests = ClearHiddenTests(config=job.config)._remove_hidden_test_region
     tree = ProcessTree(os.getpid())
     try:
         with Watchdog(tree, total=job.cpu_budget, backstop=job.backstop) as watchdog:
             _grade(job, result, hide_tests, watchdog)
     except Failed as failure:
-        result.update(status="failed", reason=failure.reason, detail=failure.detail)
-    result["seconds"] = round(time.monotonic() - started, 2)
-    result["cpu_seconds"] = round(tree.cpu(), 2)
+        result.status, result.reason, result.detail = FAILED, failure.reason, failure.detail
+    result.seconds = round(time.monotonic() - started, 2)
+    result.cpu_seconds = round(tree.cpu(), 2)
     return result
 
 
-def _grade(job: Job, result: dict, hide_tests, watchdog: Watchdog) -> None:
-    notebooks, result["findings"] = preflight(job, hide_tests)
+def _grade(job: Job, result: JobResult, hide_tests, watchdog: Watchdog) -> None:
+    notebooks, result.findings = preflight(job, hide_tests)
     course = _lay_out(job, notebooks)
-    result["nbgrader_log"] = run_nbgrader(job, course, watchdog)[-4000:]
+    result.nbgrader_log = run_nbgrader(job, course, watchdog)[-4000:]
     autograded = course / "autograded" / job.student / job.assignment
     for name in job.notebooks:
         graded = nbformat.read(str(autograded / f"{name}.ipynb"), as_version=4)
@@ -275,17 +264,17 @@ def _grade(job: Job, result: dict, hide_tests, watchdog: Watchdog) -> None:
             raise Failed("overloaded", f"{OVERLOADED}: {name}: cell(s) {', '.join(map(str, late))} reached nbgrader's "
                          f"wall-clock limit")
         entry = in_kernel_scores(job, course, name)
-        entry["errors"] = _errors(graded)
+        entry.errors = _errors(graded)
         scratch = job.workdir / "outside" / name
         shutil.copytree(autograded, scratch, ignore=shutil.ignore_patterns("*.ipynb"))
-        steps = outside.plan(graded, job.cells[name])
-        checked = outside.check(steps, job.sandbox, scratch, job.cell_timeout,
+        steps = recheck.plan(graded, job.cells[name])
+        checked = recheck.check(steps, job.sandbox, scratch, job.cell_timeout,
                                 None if job.applicable is None else job.applicable.get(name, set()),
                                 watchdog=watchdog, paths=job.sandbox.python_path)
-        entry["outside"] = {v.grade_id: [v.status, v.message[:2000]] for v in checked.verdicts}
-        entry["replay"] = [f"{name}: {failure}" for failure in checked.replay]
-        result["notebooks"][name] = entry
-    result["autograded"] = str(autograded)
+        entry.outside = {v.grade_id: Judged(v.status, v.message[:2000]) for v in checked.verdicts}
+        entry.replay = [f"{name}: {failure}" for failure in checked.replay]
+        result.notebooks[name] = entry
+    result.autograded = str(autograded)
 
 
 def _errors(notebook) -> dict:
@@ -295,5 +284,104 @@ def _errors(notebook) -> dict:
         for output in cell.get("outputs", ()) if cell.cell_type == "code" else ():
             if output.get("output_type") == "error":
                 grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") or f"cell {index + 1}"
-                errors.setdefault(grade_id, f"{output.get('ename', 'Error')}: {output.get('evalue', '')}"[:500])
+                errors.setdefault(grade_id, error_text(output, check_name=True)[:500])
     return errors
+
+
+# Running a job in a process of its own: the local runner forks one per submission, and so
+# does each Dask worker (rnnlab.grading.command.remote).
+
+POLL = 0.05  # seconds between looks at the forked jobs
+RESULT = "result.pickle"  # what a forked job leaves in its folder
+
+
+def _imported_modules(sources) -> set:
+    """Modules that the instructor's read-only and test cells import."""
+    names = set()
+    for source in sources:
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                names.add(node.module)
+    return names
+
+
+def preload(cells: dict) -> None:
+    """Import in the main process what every job will need, so that forked jobs start warm."""
+    import nbconvert.preprocessors  # noqa: F401
+    import nbgrader.preprocessors  # noqa: F401
+
+    sources = [info.source for notebook in cells.values() for info in notebook.values() if info.locked]
+    for name in sorted(_imported_modules(sources)):
+        try:
+            importlib.import_module(name)
+        except Exception:  # the kernel will report it; preloading is only a speed-up
+            pass
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to kill this process when the main process dies (PR_SET_PDEATHSIG)."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
+
+
+def fork(task, workdir: Path) -> int:
+    """Run ``task()`` in a forked process that writes its result, pickled, to ``workdir/result.pickle``.
+
+    The child gets its own process group (so that a timeout can kill all of it), dies with
+    the main process, logs to ``workdir/job.log`` and uses one torch thread. The main
+    process itself never computes with torch, so forking after importing it is safe.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid:
+        return pid
+    code = 1
+    try:
+        os.setpgid(0, 0)
+        _die_with_parent()
+        log = os.open(workdir / "job.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        if "torch" in sys.modules:
+            sys.modules["torch"].set_num_threads(1)
+        (workdir / RESULT).write_bytes(pickle.dumps(task()))
+        code = 0
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        os._exit(code)
+
+
+def stop(pid: int) -> None:
+    """Kill a forked task and everything in its process group; reap it."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+
+
+def deadline(job: Job) -> float:
+    """When a forked job is stopped whatever it is doing: the wall-clock backstop of its CPU budget."""
+    return time.monotonic() + job.backstop * job.cpu_budget + 60.0
+
+
+def collect(job: Job, status) -> JobResult:
+    """The result a forked job left in its folder, or a failure saying why there is none (stopped at its backstop, crashed)."""
+    result_file = job.workdir / RESULT
+    if result_file.is_file():
+        return pickle.loads(result_file.read_bytes())
+    if status is None:
+        wall = job.backstop * job.cpu_budget + 60.0
+        return JobResult(job.student, FAILED, "overloaded", f"{OVERLOADED} (the job was still running after {wall:g} "
+                         f"s of wall-clock time and was stopped)", seconds=wall)
+    log_file = job.workdir / "job.log"
+    log = log_file.read_text(errors="replace")[-300:].strip() if log_file.exists() else ""
+    return JobResult(job.student, FAILED, "grader error", f"the job ended with status {status} and no result: {log}")

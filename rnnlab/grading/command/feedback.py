@@ -2,10 +2,10 @@
 
 ``nbgrader generate_feedback`` renders the autograded notebook as it is, so the hidden
 tests' source (and the lines of it that tracebacks quote) reach the student.
-:class:`HideHiddenTests` removes the hidden-test region from every test cell, leaving a
+:class:`~.preprocessors.HideHiddenTests` removes the hidden-test region from every test cell, leaving a
 one-line note, and reduces the error output of test cells to the message the check
 wrote for students (which case failed, why, and the mistake it matches).
-:class:`ReadableFeedback` makes those messages wrap at the page's width, on a phone too,
+:class:`~.preprocessors.ReadableFeedback` makes those messages wrap at the page's width, on a phone too,
 and gives figures a text alternative.
 Scores come from the gradebook as usual, so a flagged submission shows the lower score
 that stands.
@@ -20,79 +20,17 @@ feedback back through a learning-management system instead of nbgrader's exchang
 
 from __future__ import annotations
 
+import contextlib
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from nbconvert.preprocessors import Preprocessor
-from nbgrader import utils
 from nbgrader.apps.generatefeedbackapp import GenerateFeedbackApp
-from nbgrader.preprocessors import ClearHiddenTests, GetGrades
-from traitlets import Bool, List
+from nbgrader.preprocessors import GetGrades
 from traitlets.config import Config
 
-from .course import Course, working_directory
-
-NOTE = "# (hidden tests: not shown in the feedback)"
-FOR_INSTRUCTOR = "For the instructor: "  # starts a line of a cell's comment that students do not see
-CHECK_FAILED = "CheckFailed"  # rnnlab.grading.running.CheckFailed: its message is all the student needs
-
-# Long lines of messages wrap between words (Bootstrap 3 breaks a <pre> anywhere) instead
-# of running out of their box; the score headings grow with their text; the prompt column
-# gives way on narrow screens. ("body" outranks the feedback template's own rules, which
-# come later in the page.)
-WRAP_CSS = """
-body div.output_area pre { white-space: pre-wrap; word-break: normal; overflow-wrap: anywhere; }
-body div.input_area pre { overflow-x: auto; }
-body div.nbgrader_cell .panel-heading { height: auto; overflow: hidden; }
-@media (max-width: 700px) {
-  body div.prompt { min-width: 0; display: none; }
-  body div.container { padding-left: 4px; padding-right: 4px; }
-}
-"""
-
-
-class HideHiddenTests(ClearHiddenTests):
-    """Strip hidden tests from test cells, tracebacks from their errors, and the grader's notes
-    to the instructor from comments, for feedback."""
-
-    # NbGraderPreprocessor declares this trait without config=True, so the exporter's
-    # setting of it made traitlets warn "not recognized" on every run.
-    display_data_priority = List(GetGrades.class_traits()["display_data_priority"].default()).tag(config=True)
-
-    def preprocess_cell(self, cell, resources, cell_index):
-        meta = cell.metadata.get("nbgrader", {})
-        if meta.get("comment"):  # set by GetGrades; the grader's notes to the instructor stay out
-            kept = [line for line in meta["comment"].splitlines() if not line.startswith(FOR_INSTRUCTOR)]
-            meta["comment"] = "\n".join(kept) or None
-        if cell.cell_type != "code" or not utils.is_grade(cell) or utils.is_solution(cell):
-            return cell, resources
-        if self._remove_hidden_test_region(cell):
-            cell.source = f"{cell.source.rstrip()}\n{NOTE}".lstrip()
-        for output in cell.outputs:
-            if output.output_type == "error":
-                output.traceback = (output.evalue.splitlines() if output.ename == CHECK_FAILED
-                                    else [f"{output.ename}: {output.evalue}"])
-        return cell, resources
-
-
-FIGURE_ALT = "A figure that this cell drew when your notebook was graded."
-
-
-class ReadableFeedback(Preprocessor):
-    """Add ``WRAP_CSS`` to the page (after nbconvert's CSSHTMLHeaderPreprocessor, which
-    resets it), and ``FIGURE_ALT`` to figures without a text alternative (nbconvert
-    would put a placeholder there and warn about every such figure)."""
-
-    enabled = Bool(True, help="nbconvert's preprocessors are off unless enabled").tag(config=True)
-
-    def preprocess(self, nb, resources):
-        resources.setdefault("inlining", {}).setdefault("css", []).append(WRAP_CSS)
-        for cell in nb.cells:
-            for output in cell.get("outputs", []):
-                if any(mime.startswith("image/") for mime in output.get("data", {})):
-                    output.setdefault("metadata", {}).setdefault("alt", FIGURE_ALT)
-        return nb, resources
+from .course import Course
+from .preprocessors import HideHiddenTests, ReadableFeedback
 
 
 def feedback_config() -> Config:
@@ -107,7 +45,7 @@ def feedback_config() -> Config:
 def generate(course_root, assignment: str, students=None) -> int:
     """Run nbgrader's generate_feedback for ``assignment`` (all graded students, or ``students``)."""
     status = 0
-    with working_directory(course_root):
+    with contextlib.chdir(course_root):
         for student in students or ["*"]:
             app = GenerateFeedbackApp()
             app.initialize([assignment, "--student", student, "--force", "--log-level=WARN"])

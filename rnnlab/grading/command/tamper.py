@@ -18,7 +18,7 @@ on which ``OverwriteCells.add_missing_cells`` raises ``KeyError: 'grade_id'``).
 :func:`deduplicate` keeps the metadata on the last copy, as nbgrader does, and makes the
 other copies ordinary cells: every copy of an answer still runs, and the test that counts
 is the release's (restored from the gradebook at the last copy's place). The same rule
-serves plain ``nbgrader autograde`` through :class:`DeduplicateIds` in the course's
+serves plain ``nbgrader autograde`` through :class:`~.preprocessors.DeduplicateIds` in the course's
 ``nbgrader_config.py``.
 """
 
@@ -29,7 +29,6 @@ import hashlib
 from dataclasses import dataclass
 
 from nbformat import NotebookNode
-from nbgrader.preprocessors import DeduplicateIds as _NbgraderDeduplicateIds
 
 _STRIPPED = "metadata restored"
 DUPLICATED = "duplicated cell"
@@ -63,7 +62,7 @@ def released_sources(cells: dict, hide_tests) -> dict[str, str]:
     """grade_id -> the source students received: ``hide_tests`` strips hidden-test regions."""
     released = {}
     for grade_id, info in cells.items():
-        cell = NotebookNode(source=info["source"], cell_type=info["cell_type"], metadata={})
+        cell = NotebookNode(source=info.source, cell_type=info.cell_type, metadata={})
         hide_tests(cell)
         released[grade_id] = cell.source
     return released
@@ -81,12 +80,12 @@ def _release_metadata(cells: dict, released: dict, release_nb) -> tuple[dict, di
         if grade_id in cells and cell.get("id"):
             by_id[cell["id"]] = cell.metadata["nbgrader"]
     for grade_id, info in cells.items():
-        if info["locked"]:
-            meta = {"grade": info["grade"], "solution": info["solution"], "locked": True,
+        if info.locked:
+            meta = {"grade": info.grade, "solution": info.solution, "locked": True,
                     "grade_id": grade_id, "schema_version": 3}
-            if info["grade"]:
-                meta["points"] = info["points"]
-            by_source.setdefault((info["cell_type"], released[grade_id]), meta)
+            if info.grade:
+                meta["points"] = info.points
+            by_source.setdefault((info.cell_type, released[grade_id]), meta)
     return by_id, by_source
 
 
@@ -134,15 +133,6 @@ def deduplicate(notebook) -> list[Finding]:
     return findings
 
 
-class DeduplicateIds(_NbgraderDeduplicateIds):
-    """nbgrader's ``DeduplicateIds`` made safe for ``add_missing_cells``: the earlier copies
-    of a grade id become ordinary cells (no empty ``nbgrader`` metadata left behind)."""
-
-    def preprocess(self, nb, resources):
-        for finding in deduplicate(nb):
-            self.log.warning("Cell with id '%s' exists multiple times: graded at its last copy", finding.grade_id)
-        return nb, resources
-
 
 def compare(notebook, cells: dict, released: dict) -> list[Finding]:
     """Every locked cell of the release that the submission lacks, duplicates or changed."""
@@ -156,20 +146,20 @@ def compare(notebook, cells: dict, released: dict) -> list[Finding]:
             findings.append(Finding(grade_id, "unknown cell", "not in the release; nbgrader ignores its id"))
         by_grade_id.setdefault(grade_id, []).append(cell)
     for grade_id, info in cells.items():
-        if not info["locked"]:
+        if not info.locked:
             continue
         found = by_grade_id.get(grade_id, [])
         if not found:
-            kind = "test cell" if info["grade"] else "read-only cell"
+            kind = "test cell" if info.grade else "read-only cell"
             findings.append(Finding(grade_id, "deleted", f"{kind} missing; the release's is put back"))
             continue
         cell = found[-1]
-        points = cell.metadata["nbgrader"].get("points", 0.0) if info["grade"] else 0.0
+        points = cell.metadata["nbgrader"].get("points", 0.0) if info.grade else 0.0
         try:
             given = checksum(cell.source, cell.cell_type, float(points))
         except (TypeError, ValueError):
             given = None
-        if given != checksum(released[grade_id], info["cell_type"], info["points"] if info["grade"] else 0.0):
+        if given != checksum(released[grade_id], info.cell_type, info.points if info.grade else 0.0):
             findings.append(Finding(grade_id, "edited", "checksum differs from the release; nbgrader restores it"))
     return findings
 
@@ -188,7 +178,7 @@ def restore_deleted(notebook, cells: dict, release_nb) -> None:
         grade_id = _grade_id(cell)
         if grade_id is None:
             continue
-        if grade_id not in position and cells.get(grade_id, {}).get("locked"):
+        if grade_id not in position and getattr(cells.get(grade_id), "locked", False):
             at = position[previous] + 1 if previous is not None else 0
             notebook.cells.insert(at, copy.deepcopy(cell))
             position = {_grade_id(c): i for i, c in enumerate(notebook.cells) if _grade_id(c)}

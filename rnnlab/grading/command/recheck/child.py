@@ -1,10 +1,10 @@
 """The student's side of the outside check: runs cells and calls functions when asked.
 
-:mod:`rnnlab.grading.outside` starts this file as
+:mod:`rnnlab.grading.command.recheck` starts this file as
 ``python -I child.py <read fd> <write fd> [folder ...]`` in the sandbox (the folders go
 first on ``sys.path``: where the grader's own ``rnnlab`` lives), sends it the student's
 cells to run and then calls of the student's functions, one message at a time
-(:mod:`rnnlab.grading.wire`), and reads the replies.
+(:mod:`rnnlab.grading.command.recheck.wire`), and reads the replies.
 
 Everything here shares a process with the student's code, which may patch any of it, so
 nothing here is trusted: the grader treats each reply as untrusted data and compares it
@@ -14,7 +14,7 @@ kernel runs it: cells run in an IPython ``InteractiveShell`` (cell and line magi
 ipykernel such as ``%autosave``), one namespace for all of them, an exception (even
 ``SystemExit``) in a cell does not stop the next, output goes nowhere, and the read-only
 cells' imports load when first used. Each call of a student's function runs under
-:class:`~rnnlab.grading.tracing.LibraryTracer`, and the reply says which library
+:class:`~rnnlab.grading.command.recheck.tracing.LibraryTracer`, and the reply says which library
 implementations it reached.
 """
 
@@ -26,6 +26,8 @@ import sys
 import traceback
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
+# The rnnlab package this file belongs to: rnnlab/grading/command/recheck/ is three folders down.
+_RNNLAB = os.path.dirname(os.path.dirname(os.path.dirname(_HERE)))
 _MAGIC = re.compile(r"run_(line|cell)_magic\(\s*'([^']+)'")
 # Names only IPython gives a cell: a cell reading one of them (or any cell that is not plain
 # Python, such as a magic) runs in the shell; a plain Python cell runs the same without it.
@@ -189,7 +191,7 @@ def main():
     read_fd, write_fd = int(sys.argv[1]), int(sys.argv[2])
     sys.path[:0] = sys.argv[3:]
     wire = _load("wire")
-    tracer = _load("tracing").LibraryTracer(os.path.dirname(_HERE))
+    tracer = _load("tracing").LibraryTracer(_RNNLAB)
     quiet = os.open(os.devnull, os.O_WRONLY)
     os.dup2(quiet, 1)
     os.dup2(quiet, 2)

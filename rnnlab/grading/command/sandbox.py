@@ -1,7 +1,7 @@
 """Where a student's code runs while it is graded: a bubblewrap sandbox with resource limits.
 
 Both processes that run student code, the grading kernel (nbgrader's autograde) and the
-outside check (:mod:`rnnlab.grading.outside`), start through :meth:`Sandbox.command`.
+outside check (:mod:`rnnlab.grading.command.recheck`), start through :meth:`Sandbox.command`.
 With Debian's ``bwrap`` the student's code sees a read-only system (``/usr``, the Python
 installation, the virtual environment and the ``rnnlab`` package, nothing else of the
 disk), writes only its own working folder and a small private ``/tmp``, has no network

@@ -1,8 +1,8 @@
 """Messages between the grading process and a student's process: framing and a value codec.
 
-The outside check (:mod:`rnnlab.grading.outside`) sends a student's process cells to run
+The outside check (:mod:`rnnlab.grading.command.recheck`) sends a student's process cells to run
 and calls of the student's functions, and receives results. Both ends load this file:
-the grader imports it as ``rnnlab.grading.wire``; the student's process, started with
+the grader imports it as ``rnnlab.grading.command.recheck.wire``; the student's process, started with
 ``python -I`` so that nothing of the grader's environment leaks in, loads it from its
 path. It therefore imports only the standard library, and numpy or torch only when a
 value needs them.

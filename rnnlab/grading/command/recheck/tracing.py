@@ -1,6 +1,6 @@
 """Which library implementations a student's function reached while it ran.
 
-The outside check's student process (:mod:`rnnlab.grading.child`) runs every call of a
+The outside check's student process (:mod:`rnnlab.grading.command.recheck.child`) runs every call of a
 student's function under :class:`LibraryTracer`, a ``sys.setprofile`` hook that notes
 each call into a library implementation of a recurrent network, whatever name or alias
 reached it:
@@ -17,7 +17,7 @@ reached it:
 
 Ordinary arithmetic (``np.tanh``, ``torch.sigmoid``, ``@``, ``torch.chunk``, ...) is
 none of these. Whether the evidence matters is the grader's decision
-(:mod:`rnnlab.grading.reference_use`): this file only observes. It runs in the student's
+(:mod:`rnnlab.grading.command.recheck.reference_use`): this file only observes. It runs in the student's
 process, so it imports only the standard library; the child loads it from its path.
 """
 

@@ -4,11 +4,11 @@ nbgrader runs a submission's test cells in the same kernel as the student's code
 student's code can patch what the tests use (``numpy.testing``, ``torch``, ``rnnlab``,
 builtins), rewrite later cells through IPython hooks, or write its own score. The
 outside check splits the two. A fresh ``python -I`` process in the sandbox, with the
-same time and memory limits and no network (:mod:`rnnlab.grading.child`), runs the
+same time and memory limits and no network (:mod:`rnnlab.grading.command.recheck.child`), runs the
 student's cells; the test cells, taken from the gradebook (hidden tests included, as the
 instructor wrote them), run here, in the grading process, where the names they use that
 the student defined become proxies: calling one sends the arguments to the student's
-process and decodes the reply as untrusted data (:mod:`rnnlab.grading.wire`). The
+process and decodes the reply as untrusted data (:mod:`rnnlab.grading.command.recheck.wire`). The
 comparison with the reference then happens in a process the student's code never ran
 in. A test cell passes when it raises nothing, as in nbgrader.
 
@@ -21,10 +21,10 @@ student's side holds only as an unreadable stand-in. Read-only cells run on both
 The student's process replays the cells as the kernel ran them (an IPython shell: magics,
 ``display``, ``get_ipython()``); a cell that the kernel ran but this process cannot is
 reported by name (:attr:`Checked.replay`), never silently scored. Each call of a student's
-function says which library implementations it reached (:mod:`rnnlab.grading.tracing`);
-a function students must write themselves (:mod:`rnnlab.grading.reference_use`) that
+function says which library implementations it reached (:mod:`rnnlab.grading.command.recheck.tracing`);
+a function students must write themselves (:mod:`rnnlab.grading.command.recheck.reference_use`) that
 reached one fails its test with that evidence. Every request to the student's process is
-held to a CPU-time limit by the job's :class:`~rnnlab.grading.cputime.Watchdog`.
+held to a CPU-time limit by the job's :class:`~rnnlab.grading.command.cputime.Watchdog`.
 
 Some tests need what cannot cross (models a read-only cell trained with the student's
 code, say). The runner's calibration grades the instructor's solution first: the tests it
@@ -120,10 +120,10 @@ def plan(notebook, source_cells) -> list[Step]:
         known = source_cells.get(grade_id)
         label = f"cell {grade_id}" if grade_id else f"cell {index + 1} (no grade id)"
         failed = any(output.get("output_type") == "error" for output in cell.get("outputs", ()))
-        if known and known["grade"] and not known["solution"]:
-            steps.append(Step("test", known["source"], grade_id, float(known["points"]), label))
-        elif known and known["locked"]:
-            steps.append(Step("setup", known["source"], grade_id, label=label))
+        if known and known.grade and not known.solution:
+            steps.append(Step("test", known.source, grade_id, float(known.points), label))
+        elif known and known.locked:
+            steps.append(Step("setup", known.source, grade_id, label=label))
         else:
             steps.append(Step("student", cell.source, grade_id, label=label, kernel_failed=failed))
     return steps

@@ -10,7 +10,6 @@ tests the outside check runs.
 from __future__ import annotations
 
 import contextlib
-import os
 import subprocess
 import sys
 import tempfile
@@ -19,16 +18,7 @@ from pathlib import Path
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.apps.autogradeapp import AutogradeApp
 
-
-@contextlib.contextmanager
-def working_directory(path):
-    """Run the block with ``path`` as the working directory (nbgrader reads config from there)."""
-    before = os.getcwd()
-    os.chdir(path)
-    try:
-        yield
-    finally:
-        os.chdir(before)
+from .records import SourceCell
 
 
 class Course:
@@ -38,7 +28,7 @@ class Course:
         self.root = Path(root).resolve()
         if not self.root.is_dir():
             raise ValueError(f"course directory {str(root)!r} does not exist")
-        with working_directory(self.root):
+        with contextlib.chdir(self.root):
             app = AutogradeApp()
             app.log.setLevel("ERROR")
             app.initialize([])
@@ -93,15 +83,15 @@ class Course:
         with self.gradebook() as gb:
             return sorted(nb.name for nb in gb.find_assignment(assignment).notebooks)
 
-    def source_cells(self, assignment: str, notebook: str) -> dict[str, dict]:
+    def source_cells(self, assignment: str, notebook: str) -> dict[str, SourceCell]:
         """grade_id -> what the gradebook knows of that cell of the source notebook."""
         with self.gradebook() as gb:
             record = gb.find_notebook(notebook, assignment)
             points = {cell.name: float(cell.max_score) for cell in record.grade_cells}
             solutions = {cell.name for cell in record.solution_cells}
-            return {cell.name: {"source": cell.source, "cell_type": cell.cell_type, "locked": bool(cell.locked),
-                                "checksum": cell.checksum, "grade": cell.name in points,
-                                "solution": cell.name in solutions, "points": points.get(cell.name, 0.0)}
+            return {cell.name: SourceCell(source=cell.source, cell_type=cell.cell_type, locked=bool(cell.locked),
+                                          checksum=cell.checksum, grade=cell.name in points,
+                                          solution=cell.name in solutions, points=points.get(cell.name, 0.0))
                     for cell in record.source_cells}
 
     def release_notebook(self, assignment: str, notebook: str) -> Path:

@@ -1,9 +1,9 @@
-"""The course's gradebook database: a private copy for the jobs, and one grading run writing at a time.
+"""The course's gradebook: a private copy for the jobs, one grading run writing at a time, and what it writes.
 
 nbgrader keeps its gradebook wherever ``CourseDirectory.db_url`` says: an SQLite file
 (the default, ``sqlite:///gradebook.db``) or a server such as PostgreSQL
 (``postgresql+psycopg://user@host/db``; SQLAlchemy 2.1 also reads a bare
-``postgresql://`` as psycopg 3). The grading command needs two things from it:
+``postgresql://`` as psycopg 3). The grading command needs three things from it:
 
 - :func:`snapshot` writes a consistent copy as a new SQLite file, which every job then
   copies and hands to nbgrader's autograde. SQLite files are copied with SQLite's online
@@ -18,6 +18,20 @@ nbgrader keeps its gradebook wherever ``CourseDirectory.db_url`` says: an SQLite
   and stock nbgrader commands do not take it: they can still write meanwhile, and the
   grading command only writes the automatic fields of a cell, so a score an instructor
   types during a run is kept.
+- :func:`record` writes one submission's outcome into it, and :func:`place_autograded`
+  the job's autograded folder into the course. Only the runner's main process calls them,
+  one submission at a time, so the gradebook has a single writer however many jobs run.
+  The rows are those nbgrader's ``SaveAutoGrades`` writes (auto score,
+  needs-manual-grade, auto comment, late penalty), with the outcome's decisions: a
+  flagged cell or submission is marked for manual grading (and the notebook flagged in
+  the formgrader); a submission that could not be graded gets no autograde score at all,
+  so nothing reads as a 0 that nobody gave.
+
+An instructor's decision holds: a score typed in the formgrader (a *manual score*) stays
+the cell's score when the submission is graded again, and the cell is not reopened for
+manual grading (stock ``nbgrader autograde`` reopens it). The outcome then says the
+score is the instructor's. ``force=True`` (the command's ``--force``) clears manual
+scores and grades everything afresh.
 """
 
 from __future__ import annotations
@@ -26,13 +40,19 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import shutil
 import socket
 import sqlite3
+import warnings
 from pathlib import Path
 
+from nbgrader.api import Gradebook
 from sqlalchemy import MetaData, create_engine, insert, select, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SAWarning
 from sqlalchemy.pool import NullPool
+
+from .report import INSTRUCTOR, CellReport
 
 
 def sqlite_path(db_url: str) -> Path | None:
@@ -153,3 +173,71 @@ def _file_lock(path: Path):
         handle.write(_holder() + "\n")
         handle.flush()
         yield
+
+
+def record(gradebook: Gradebook, assignment: str, outcome, notebooks, timestamp=None, force=False) -> None:
+    """Store ``outcome`` (:class:`~rnnlab.grading.command.outcome.Outcome`) in ``gradebook``.
+
+    Manual scores already there are kept (and ``outcome`` updated to show them) unless ``force``.
+    """
+    with warnings.catch_warnings():
+        # nbgrader's own submission API trips this SQLAlchemy warning on every new student.
+        warnings.simplefilter("ignore", SAWarning)
+        _record(gradebook, assignment, outcome, notebooks, timestamp, force)
+
+
+def _keep_instructor_scores(outcome, name, kept: dict, max_scores: dict) -> None:
+    """Make ``outcome`` show the instructor's scores in ``kept`` (grade_id -> score) and total them."""
+    if not kept:
+        return
+    reports = outcome.graded.setdefault(name, {})
+    for grade_id, score in kept.items():
+        reports.setdefault(grade_id, CellReport(max_score=max_scores[grade_id])).by = INSTRUCTOR
+        if outcome.status == "failed":
+            continue  # not graded this time: the report says so, and shows whose scores the gradebook keeps
+        before = outcome.cells.setdefault(name, {}).get(grade_id, [None, True])[0]
+        outcome.manual_points -= max_scores[grade_id] if before is None else 0.0
+        outcome.cells[name][grade_id] = [score, False]
+    if outcome.status != "failed":
+        penalty = sum(p or 0.0 for p in outcome.late_penalty.values())
+        total = sum(score or 0.0 for cells in outcome.cells.values() for score, _ in cells.values())
+        outcome.score = max(total - penalty, 0.0)
+
+
+def _record(gradebook, assignment, outcome, notebooks, timestamp, force):
+    gradebook.update_or_create_student(outcome.student)
+    if timestamp is not None:
+        gradebook.update_or_create_submission(assignment, outcome.student, timestamp=timestamp)
+    else:
+        gradebook.update_or_create_submission(assignment, outcome.student)
+    for name in notebooks:
+        notebook = gradebook.find_submission_notebook(name, assignment, outcome.student)
+        cells = outcome.cells.get(name, {})
+        kept = {}
+        for grade in notebook.grades:
+            score, review = cells.get(grade.name, [None, True])
+            grade.auto_score = score
+            if force:
+                grade.manual_score = None
+            if grade.manual_score is not None:
+                kept[grade.name] = float(grade.manual_score)
+            grade.needs_manual_grade = grade.manual_score is None and bool(review or score is None)
+        _keep_instructor_scores(outcome, name, kept, {g.name: float(g.max_score) for g in notebook.grades})
+        comments = outcome.comments.get(name, {})
+        for comment in notebook.comments:
+            comment.auto_comment = comments.get(comment.name)
+        notebook.flagged = outcome.status != "graded"
+        penalty = outcome.late_penalty.get(name)
+        if penalty is not None:
+            notebook.late_submission_penalty = penalty
+    gradebook.db.commit()
+
+
+def place_autograded(source, destination: Path) -> None:
+    """Replace ``destination`` with the job's autograded folder (or just remove it when None)."""
+    destination = Path(destination)
+    if destination.exists():
+        shutil.rmtree(destination)
+    if source is not None:
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(source, destination)

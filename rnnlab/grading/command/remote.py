@@ -2,16 +2,16 @@
 
 ``python -m rnnlab.grading autograde <assignment> --scheduler tcp://<host>:8786`` does
 what local grading does up to the jobs (take the gradebook's writer lock, read the
-course, copy the gradebook; :mod:`rnnlab.grading.runner`), then, in place of forking
+course, copy the gradebook; :mod:`rnnlab.grading.command.runner`), then, in place of forking
 them here:
 
 1. checks that every worker runs the grading code, packages and sandbox we run
-   (:func:`rnnlab.grading.cluster.check_workers`); the workers present now are the
+   (:func:`rnnlab.grading.command.cluster.check_workers`); the workers present now are the
    ones this run uses;
 2. sends each of them, once, the gradebook copy and the course kit: ``nbgrader_config.py``
    and the assignment's source folder;
 3. sends one task per machine (host) of the cluster that grades the instructor's solution
-   as a student's submission (:mod:`rnnlab.grading.calibration`), pinned to that
+   as a student's submission (:mod:`rnnlab.grading.command.calibration`), pinned to that
    machine's workers, and beside them one task per submission: the job and the submitted
    folder as bytes. On the worker, :func:`grade_on_worker` lays the job out in a scratch
    folder of its own and grades it in a forked process exactly as locally (the same
@@ -23,7 +23,7 @@ them here:
    any machine, or machines judging the solution's tests differently, stops the run
    before anything is recorded, naming the machine.
 
-Start the workers with ``--preload rnnlab.grading.remote``: each then imports what
+Start the workers with ``--preload rnnlab.grading.command.remote``: each then imports what
 grading needs (nbgrader, the kernel machinery, torch) once when it starts
 (:func:`dask_setup`), not during the first job of a run.
 
@@ -45,6 +45,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from . import calibration, cluster
+from . import job as job_module
+from .records import FAILED, JobResult
+from .sandbox import Sandbox
 
 KIT_CONFIG_FILES = ("nbgrader_config.py", "nbgrader_config.json")
 _CALIBRATION, _STUDENT = "calibration on ", "student "
@@ -59,12 +62,12 @@ class Task:
 
 
 def dask_setup(worker) -> None:
-    """Dask's hook for ``dask worker --preload rnnlab.grading.remote``: import what jobs use, once."""
+    """Dask's hook for ``dask worker --preload rnnlab.grading.command.remote``: import what jobs use, once."""
     import nbconvert.preprocessors  # noqa: F401
     import nbgrader.apps.autogradeapp  # noqa: F401
     import torch  # noqa: F401
 
-    from . import job, runner  # noqa: F401
+    from . import job  # noqa: F401
 
 
 def course_kit(course, assignment: str) -> bytes:
@@ -85,32 +88,26 @@ def course_kit(course, assignment: str) -> bytes:
         return cluster.pack(kit)
 
 
-def _run_forked(job) -> dict:
+def _run_forked(job) -> JobResult:
     """Grade ``job`` in a forked process as the local runner does, stopped at its wall-clock backstop."""
-    from . import job as job_module
-    from .runner import _POLL, Runner, fork, stop
-
-    pid = fork(lambda: job_module.run(job), job.workdir)
-    deadline = Runner._deadline(job)
+    pid = job_module.fork(lambda: job_module.run(job), job.workdir)
+    deadline = job_module.deadline(job)
     while True:
         done, status = os.waitpid(pid, os.WNOHANG)
         if done:
-            return Runner._result(job, status)
+            return job_module.collect(job, status)
         if time.monotonic() > deadline:
-            stop(pid)
-            return Runner._result(job, None)
-        time.sleep(_POLL)
+            job_module.stop(pid)
+            return job_module.collect(job, None)
+        time.sleep(job_module.POLL)
 
 
-def grade_on_worker(task: Task, kit: bytes, template: bytes) -> dict:
-    """Run on a Dask worker: grade ``task.job`` there in a forked process; its result dict.
+def grade_on_worker(task: Task, kit: bytes, template: bytes) -> JobResult:
+    """Run on a Dask worker: grade ``task.job`` there in a forked process; its result.
 
     ``kit`` is :func:`course_kit`'s archive and ``template`` the gradebook copy's bytes.
-    The result's ``autograded`` folder comes back packed as ``autograded_archive`` bytes.
+    The result's ``autograded`` folder comes back packed, as ``autograded_archive`` bytes.
     """
-    from .runner import preload
-    from .sandbox import Sandbox
-
     job = task.job
     # In the system's temporary folder, as locally: the kernel's IPC sockets live under it, and a socket's
     # path must stay under 108 bytes (the worker's own folder is too deep for that).
@@ -118,7 +115,7 @@ def grade_on_worker(task: Task, kit: bytes, template: bytes) -> dict:
     try:
         course = cluster.unpack(kit, scratch / "course")
         (scratch / "gradebook-template.db").write_bytes(template)
-        preload(job.cells)  # what the instructor's cells import, before the sandbox looks at what is imported
+        job_module.preload(job.cells)  # what the instructor's cells import, before the sandbox looks at what is imported
         sandbox = Sandbox(job.sandbox.limits, use_bwrap=job.sandbox.isolated)
         sandbox.share_imports(course)
         rebuilt = {"submitted": cluster.unpack(task.submitted, scratch / "submitted"), "course_root": course,
@@ -130,23 +127,22 @@ def grade_on_worker(task: Task, kit: bytes, template: bytes) -> dict:
         local = dataclasses.replace(job, sandbox=sandbox, **rebuilt)
         local.workdir.mkdir()
         result = _run_forked(local)
-        if result.get("autograded"):
-            result["autograded_archive"] = cluster.pack(Path(result.pop("autograded")))
+        if result.autograded:
+            result.autograded_archive, result.autograded = cluster.pack(Path(result.autograded)), None
         return result
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _received(job, done: cluster.TaskResult) -> dict:
+def _received(job, done: cluster.TaskResult) -> JobResult:
     """The worker's result with its autograded folder unpacked here, where the runner expects it;
     a failure naming the cluster's error when there is no result."""
     if done.error is not None:
-        return {"student": job.student, "status": "failed", "reason": "grader error",
-                "detail": f"on the Dask cluster: {done.error}"}
+        return JobResult(job.student, FAILED, "grader error", f"on the Dask cluster: {done.error}")
     result = done.value
-    archive = result.pop("autograded_archive", None)
+    archive, result.autograded_archive = result.autograded_archive, None
     if archive is not None:
-        result["autograded"] = str(cluster.unpack(archive, job.workdir / "autograded"))
+        result.autograded = str(cluster.unpack(archive, job.workdir / "autograded"))
     return result
 
 
@@ -160,9 +156,7 @@ def _hosts(addresses) -> dict[str, list[str]]:
 
 def grade(runner, scratch: Path, notebooks, cells, releases, template: Path, submissions: dict) -> list:
     """Grade ``submissions`` (student -> submitted folder) on the cluster at ``runner.scheduler``;
-    the outcomes in student order. :class:`~rnnlab.grading.calibration.CalibrationFailed` as locally."""
-    from .runner import _judged_outside
-
+    the outcomes in student order. :class:`~rnnlab.grading.command.calibration.CalibrationFailed` as locally."""
     client = cluster.connect(runner.scheduler)
     try:
         addresses = cluster.check_workers(client)
@@ -207,7 +201,7 @@ def grade(runner, scratch: Path, notebooks, cells, releases, template: Path, sub
                 if len(judged) == len(hosts):
                     while held:
                         job, result = held.pop(0)
-                        outcomes.append(runner._finish(job, _judged_outside(result, applicable), gradebook))
+                        outcomes.append(runner._finish(job, calibration.judged_outside(result, applicable), gradebook))
         return sorted(outcomes, key=lambda o: o.student)
     finally:
         client.close()  # the scheduler forgets tasks still queued; running ones end on their own, unheard

@@ -1,22 +1,13 @@
-"""What each submission's grading came to, and the report the instructor reads.
+"""The report the instructor reads: why each cell scored what it did, the class summary, the files.
 
-Three outcomes, never mixed up:
-
-- **graded**: nbgrader's in-kernel score and the outside check agree; the score stands.
-- **flagged**: graded, but an instructor should look: the two checks disagree on a test
-  (the *lower* score is recorded, and the cell marked for manual grading, until someone
-  decides), or cells were tampered with (restored from the release and listed).
-- **failed**: not graded, with the reason (timeout, dead kernel, not a notebook, wrong
-  file name, tampered cells beyond repair, ...). No score is recorded: the gradebook
-  entry has no autograde score and needs manual grading, never a silent 0.
-
-Each graded cell also says why it scored what it did (:class:`CellReport`): the first
-line of the failed check's message, the usual mistake the check named, whether the
-mistake was already counted in an earlier function, and whether the score is the
-autograder's or an instructor's (a score typed in the formgrader holds on a re-run,
-:mod:`rnnlab.grading.merge`). :func:`class_summary` counts each named mistake over the
-class. The report is printed, and written as ``<stem>.csv`` (a row per submission),
-``<stem>-cells.csv`` (a row per graded cell), ``<stem>-mistakes.csv`` (the class
+The outcomes themselves, and the policy that decides them, are :mod:`.outcome`'s. Each
+graded cell also says why it scored what it did (:class:`CellReport`): the first line of
+the failed check's message, the usual mistake the check named, whether the mistake was
+already counted in an earlier function, and whether the score is the autograder's or an
+instructor's (a score typed in the formgrader holds on a re-run,
+:mod:`rnnlab.grading.command.gradebook`). :func:`class_summary` counts each named mistake
+over the class. The report is printed, and written as ``<stem>.csv`` (a row per
+submission), ``<stem>-cells.csv`` (a row per graded cell), ``<stem>-mistakes.csv`` (the class
 summary) and ``<stem>.json`` (everything).
 """
 
@@ -30,8 +21,8 @@ from pathlib import Path
 
 import nbformat
 
-from .feedback import FOR_INSTRUCTOR
-from .messages import FROM_EARLIER, NAMED_MISTAKE
+from ..messages import FROM_EARLIER, NAMED_MISTAKE
+from .preprocessors import FOR_INSTRUCTOR, error_text
 
 AUTOGRADER, INSTRUCTOR = "autograder", "instructor"
 
@@ -47,85 +38,11 @@ class CellReport:
     from_earlier: bool = False     # the check said the mistake is an earlier function's, counted there
 
 
-@dataclass
-class Outcome:
-    """The decision for one submission; ``cells`` maps notebook -> grade_id -> [score, needs review]."""
-
-    student: str
-    status: str
-    max_score: float
-    score: float | None = None
-    reasons: list = field(default_factory=list)
-    cells: dict = field(default_factory=dict)
-    comments: dict = field(default_factory=dict)
-    late_penalty: dict = field(default_factory=dict)
-    manual_points: float = 0.0   # points of cells that only an instructor can grade
-    seconds: float = 0.0
-    graded: dict = field(default_factory=dict)   # notebook -> grade_id -> CellReport
-
-
-def _first_line(text: str) -> str:
+def first_line(text: str) -> str:
     return next((line.strip() for line in str(text).splitlines() if line.strip()), "")[:160]
 
 
-def _failure(student, max_score, seconds, reason, detail=""):
-    return Outcome(student, "failed", max_score, reasons=[f"{reason}: {detail}" if detail else reason],
-                   seconds=seconds)
-
-
-def decide(result: dict, max_score: float) -> Outcome:
-    """Combine a job's in-kernel scores, outside verdicts and findings into an :class:`Outcome`."""
-    student, seconds = result["student"], result.get("seconds", 0.0)
-    if result["status"] != "ok":
-        return _failure(student, max_score, seconds, result.get("reason", "error"), result.get("detail", ""))
-    outcome = Outcome(student, "graded", max_score, seconds=seconds)
-    flags = list(result.get("findings", []))  # "tampered: ..." or "<notebook>: duplicated cell ..."
-    flags += [f"not replayable outside the kernel: {failure}" for entry in result["notebooks"].values()
-              for failure in entry.get("replay", [])]
-    total = 0.0
-    for name, entry in result["notebooks"].items():
-        cells = outcome.cells.setdefault(name, {})
-        for grade_id, (kernel, points) in entry["scores"].items():
-            verdict = entry.get("outside", {}).get(grade_id)
-            if verdict is None:
-                cells[grade_id] = [kernel, kernel is None]
-                total += kernel or 0.0
-                outcome.manual_points += points if kernel is None else 0.0
-                continue
-            status, message = verdict
-            if status == "unknown":
-                reason = message.split(":")[0] if message.startswith(("timeout", "overloaded")) else "dead kernel"
-                return _failure(student, max_score, seconds, reason, f"outside check, {name}/{grade_id}: {message}")
-            outside = points if status == "pass" else 0.0
-            final = outside if kernel is None else min(kernel, outside)
-            disagree = kernel is not None and kernel != outside
-            if status == "library":
-                flags.append(f"{name}/{grade_id}: {message}; 0 stands until you decide")
-                disagree = True
-            elif disagree:
-                why = f" ({_first_line(message)})" if status == "fail" else ""
-                flags.append(f"outside check disagrees on {name}/{grade_id}: in kernel {kernel:g}, "
-                             f"outside {outside:g}{why}; {final:g} stands")
-            cells[grade_id] = [final, disagree]
-            total += final
-        outcome.comments[name] = entry.get("comments", {})
-        outcome.late_penalty[name] = entry.get("late_penalty")
-        total -= entry.get("late_penalty") or 0.0
-    outcome.score = max(total, 0.0)
-    if flags:
-        outcome.status, outcome.reasons = "flagged", flags
-    explain(outcome, result)
-    return outcome
-
-
-def _message(output) -> str:
-    """What a failed cell said: a check's own message, or the exception's name and value."""
-    if output.get("ename") == "CheckFailed":
-        return output.get("evalue", "")
-    return f"{output.get('ename', 'Error')}: {output.get('evalue', '')}"
-
-
-def explain(outcome: Outcome, result: dict) -> None:
+def explain(outcome, result) -> None:
     """Fill ``outcome.graded`` with why each cell scored what it did; note flags where the formgrader shows them.
 
     Reads the failed test cells' messages from the job's autograded notebooks, and the
@@ -133,11 +50,11 @@ def explain(outcome: Outcome, result: dict) -> None:
     comment on the answer cell above the test it concerns (the formgrader shows
     comments under answer cells only), starting with ``FOR_INSTRUCTOR``.
     """
-    folder = result.get("autograded")
+    folder = result.autograded
     for name, cells in outcome.cells.items():
         path = Path(folder) / f"{name}.ipynb" if folder else None
         notebook = nbformat.read(str(path), as_version=4) if path and path.is_file() else nbformat.v4.new_notebook()
-        points = result["notebooks"][name]["scores"]  # grade_id -> [in-kernel score, max score]
+        scores = result.notebooks[name].scores
         answer_above, messages, answers = {}, {}, []
         for cell in notebook.cells:
             meta = cell.get("metadata", {}).get("nbgrader", {})
@@ -146,18 +63,18 @@ def explain(outcome: Outcome, result: dict) -> None:
                 answers.append(grade_id)
             elif meta.get("grade") and grade_id:
                 answer_above[grade_id] = answers[-1] if answers else None
-                failed = [_message(o) for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+                failed = [error_text(o) for o in cell.get("outputs", []) if o.get("output_type") == "error"]
                 if failed:
                     messages[grade_id] = failed[-1]
         report = outcome.graded.setdefault(name, {})
         for grade_id, (score, review) in cells.items():
             message = messages.get(grade_id, "")
-            outside = result["notebooks"][name].get("outside", {}).get(grade_id)
-            if review and outside and outside[0] != "pass" and not message:
-                message = outside[1]
+            outside = result.notebooks[name].outside.get(grade_id)
+            if review and outside and outside.status != "pass" and not message:
+                message = outside.message
             lines = [line.strip() for line in message.splitlines()]
             report[grade_id] = CellReport(
-                max_score=points[grade_id][1], reason=_first_line(message),
+                max_score=scores[grade_id].max, reason=first_line(message),
                 mistakes=[line[len(NAMED_MISTAKE):] for line in lines if line.startswith(NAMED_MISTAKE)],
                 from_earlier=any(line.startswith(FROM_EARLIER) for line in lines))
         comments = outcome.comments.setdefault(name, {})

@@ -4,7 +4,7 @@ The exercises ask students to write a recurrent cell, its loop over time, its gr
 or its size; ``rnnlab`` holds the reference implementation of each, and PyTorch its own.
 An answer that returns ``rnnlab.gru_cell(...)`` or runs ``torch.nn.GRUCell`` gives the
 right numbers without the work the exercise exists for. The outside check traces every
-call of a student's function (:mod:`rnnlab.grading.tracing`); :func:`judge` turns what a
+call of a student's function (:mod:`rnnlab.grading.command.recheck.tracing`); :func:`judge` turns what a
 test's calls reached into the report's words. The test then scores 0 and the submission
 is flagged, until the instructor decides: the evidence is in the report.
 
