@@ -360,6 +360,16 @@ def test_library_implementations_are_seen_whatever_their_name(function, evidence
     assert any(evidence in line for line in found), found
 
 
+def budget_by_rnnlab(cell, input_size, output_size, budget):
+    """An answer to the exercise gru_vs_lstm that hands its task to the book's own budget rule."""
+    return rnnlab.hidden_size_for_budget(lambda hidden: torch.nn.Linear(input_size, hidden), budget)
+
+
+def test_the_books_budget_rule_is_seen_when_an_answer_calls_it():
+    found = traced(budget_by_rnnlab, "gru", 8, 4, 1500)
+    assert any("rnnlab.sizing.hidden_size_for_budget" in line for line in found), found
+
+
 @pytest.mark.parametrize("function,evidence", [(lstm_by_vf_alias, "lstm_cell"), (lstm_by_module, "torch.nn.LSTM")])
 def test_library_lstm_implementations_are_seen(function, evidence):
     assert any(evidence in line for line in traced(function, *_lstm_args()))

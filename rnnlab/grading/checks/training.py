@@ -14,6 +14,7 @@ import math
 import numpy as np
 import torch
 
+from ...sizing import hidden_size_for_budget, parameter_count
 from . import mistakes as M
 from .calling import CheckFailed, call_quietly, explain_exception, hidden_inputs
 from .recurrent import check_whole_numbers
@@ -25,20 +26,22 @@ def _recurrent_class(cell):
     return {"gru": torch.nn.GRU, "lstm": torch.nn.LSTM}[cell]
 
 
+def _model(cell, input_size, output_size, hidden_size):
+    """A ``cell`` layer of ``hidden_size`` units and a linear read-out, as torch.nn modules."""
+    return torch.nn.ModuleList([_recurrent_class(cell)(input_size, hidden_size),
+                                torch.nn.Linear(hidden_size, output_size)])
+
+
 def model_parameters(cell, input_size, output_size, hidden_size):
     """Parameters of a ``cell`` layer of ``hidden_size`` units plus a linear read-out, counted on torch.nn modules."""
     with torch.random.fork_rng(devices=[]):
-        layer = _recurrent_class(cell)(input_size, hidden_size)
-        head = torch.nn.Linear(hidden_size, output_size)
-    return sum(p.numel() for p in layer.parameters()) + sum(p.numel() for p in head.parameters())
+        return parameter_count(_model(cell, input_size, output_size, hidden_size))
 
 
 def largest_hidden_size(cell, input_size, output_size, budget):
-    """The largest hidden size whose model has at most ``budget`` parameters (0 if none fits)."""
-    hidden = 0
-    while model_parameters(cell, input_size, output_size, hidden + 1) <= budget:
-        hidden += 1
-    return hidden
+    """The largest hidden size whose model has at most ``budget`` parameters: the book's one
+    budget rule, :func:`rnnlab.sizing.hidden_size_for_budget`, over torch.nn modules."""
+    return hidden_size_for_budget(lambda hidden: _model(cell, input_size, output_size, hidden), budget)
 
 
 _BUDGET_VISIBLE = (("gru", 8, 4, 1500), ("lstm", 8, 4, 1500))

@@ -27,7 +27,7 @@ import sys
 import threading
 
 # The reference package's implementations, relative to its folder.
-RNNLAB_IMPLEMENTATIONS = ("cells.py", "modules.py", "recurrence.py", "gradients.py")
+RNNLAB_IMPLEMENTATIONS = ("cells.py", "modules.py", "recurrence.py", "gradients.py", "sizing.py")
 _TORCH_MODULES = os.path.join("torch", "nn", "modules", "rnn.py")
 _TORCH_OPS = os.path.join("torch", "_ops.py")
 # An operator is recurrent when one of the words of its name is rnn, gru or lstm.
