@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -517,11 +518,12 @@ def test_lower_score_stands_when_the_checks_disagree():
 
 
 def test_a_job_result_comes_back_whole_from_a_forked_process(tmp_path):
-    """A job's result crosses from the forked job to the runner (and from a Dask worker) pickled:
-    every record it holds comes back equal."""
+    """A job's result crosses from the forked job to the runner as JSON (and from a Dask worker
+    pickled): every record it holds comes back equal; a result file that is not one (a pickle,
+    say) is never unpickled and becomes a grader error, not a crash."""
     import pickle
 
-    from rnnlab.grading.command import job
+    from rnnlab.grading.command import job, records
     from rnnlab.grading.command.records import JobResult, Judged, NotebookResult, Score, SourceCell
 
     result = JobResult("s", findings=["nb: duplicated cell"], seconds=2.5, autograded=str(tmp_path), notebooks={
@@ -533,6 +535,11 @@ def test_a_job_result_comes_back_whole_from_a_forked_process(tmp_path):
     pid = job.fork(lambda: result, tmp_path)
     _, status = os.waitpid(pid, 0)
     assert job.collect(task, status) == result
+    archived = JobResult("s", autograded_archive=bytes(range(256)))
+    assert pickle.loads(pickle.dumps(archived)) == archived
+    assert records.from_json(records.to_json(archived)) == archived
+    (tmp_path / job.RESULT).write_bytes(pickle.dumps(result))
+    assert job.collect(task, 0).reason == "grader error"
     (tmp_path / job.RESULT).unlink()
     assert job.collect(task, None).status == "failed" and job.collect(task, None).reason == "overloaded"
 

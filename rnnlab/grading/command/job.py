@@ -24,7 +24,6 @@ import ctypes
 import importlib
 import logging
 import os
-import pickle
 import re
 import shutil
 import signal
@@ -41,7 +40,7 @@ from nbgrader.apps.autogradeapp import AutogradeApp
 from nbgrader.preprocessors import ClearHiddenTests
 from traitlets.config import Config
 
-from . import recheck, tamper
+from . import recheck, records, tamper
 from .cputime import OVERLOADED, ProcessTree, Watchdog
 from .preprocessors import LimitOutputSize, StderrIsNotFailure, TimedExecute, error_text
 from .records import FAILED, JobResult, Judged, NotebookResult, Score
@@ -292,7 +291,7 @@ def _errors(notebook) -> dict:
 # does each Dask worker (rnnlab.grading.command.remote).
 
 POLL = 0.05  # seconds between looks at the forked jobs
-RESULT = "result.pickle"  # what a forked job leaves in its folder
+RESULT = "result.json"  # what a forked job leaves in its folder (records.to_json)
 
 
 def _imported_modules(sources) -> set:
@@ -333,7 +332,7 @@ def _die_with_parent() -> None:
 
 
 def fork(task, workdir: Path) -> int:
-    """Run ``task()`` in a forked process that writes its result, pickled, to ``workdir/result.pickle``.
+    """Run ``task()``, which returns a :class:`.records.JobResult`, in a forked process that writes it as JSON to ``workdir/result.json``.
 
     The child gets its own process group (so that a timeout can kill all of it), dies with
     the main process, logs to ``workdir/job.log`` and uses one torch thread. The main
@@ -353,7 +352,7 @@ def fork(task, workdir: Path) -> int:
         os.dup2(log, 2)
         if "torch" in sys.modules:
             sys.modules["torch"].set_num_threads(1)
-        (workdir / RESULT).write_bytes(pickle.dumps(task()))
+        (workdir / RESULT).write_text(records.to_json(task()), encoding="utf-8")
         code = 0
     except BaseException:
         traceback.print_exc()
@@ -377,7 +376,10 @@ def collect(job: Job, status) -> JobResult:
     """The result a forked job left in its folder, or a failure saying why there is none (stopped at its backstop, crashed)."""
     result_file = job.workdir / RESULT
     if result_file.is_file():
-        return pickle.loads(result_file.read_bytes())
+        try:
+            return records.from_json(result_file.read_text(encoding="utf-8"))
+        except (ValueError, TypeError, KeyError, AttributeError) as error:
+            return JobResult(job.student, FAILED, "grader error", f"the job's result file is not a result: {error!r}")
     if status is None:
         wall = job.backstop * job.cpu_budget + 60.0
         return JobResult(job.student, FAILED, "overloaded", f"{OVERLOADED} (the job was still running after {wall:g} "

@@ -9,14 +9,17 @@
   test cell. The calibration (:func:`.calibration.judge`) and the scoring policy
   (:func:`.outcome.decide`) read it.
 
-They are plain module-level dataclasses of plain values, so they pickle: a forked job
-writes its result with :mod:`pickle` (:func:`.job.fork`), and Dask pickles them to and from
-its workers (:mod:`.remote`).
+They are plain module-level dataclasses of plain values. A forked job writes its result
+as JSON (:func:`to_json`, read back by :func:`from_json`, which builds only these classes:
+a file in a job's folder is never unpickled), and Dask pickles them to and from its
+workers (:mod:`.remote`), machines the instructor runs.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import base64
+import json
+from dataclasses import asdict, dataclass, field
 
 OK, FAILED = "ok", "failed"  # JobResult.status
 
@@ -85,3 +88,25 @@ class JobResult:
         """This result marked as not graded, for ``reason``."""
         self.status, self.reason, self.detail = FAILED, reason, detail
         return self
+
+
+def to_json(result: JobResult) -> str:
+    """``result`` as JSON text (the archive, if any, in base64)."""
+    data = asdict(result)
+    if result.autograded_archive is not None:
+        data["autograded_archive"] = base64.b64encode(result.autograded_archive).decode("ascii")
+    return json.dumps(data)
+
+
+def from_json(text: str) -> JobResult:
+    """The :class:`JobResult` that :func:`to_json` wrote; ``TypeError``/``KeyError``/``ValueError``
+    when the text does not follow the schema."""
+    data = json.loads(text)
+    notebooks = {}
+    for name, notebook in data.pop("notebooks").items():
+        scores = {grade_id: Score(**score) for grade_id, score in notebook.pop("scores").items()}
+        outside = {grade_id: Judged(**judged) for grade_id, judged in notebook.pop("outside").items()}
+        notebooks[name] = NotebookResult(scores=scores, outside=outside, **notebook)
+    archive = data.pop("autograded_archive")
+    return JobResult(**data, notebooks=notebooks,
+                     autograded_archive=None if archive is None else base64.b64decode(archive))
