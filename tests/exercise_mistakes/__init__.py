@@ -11,6 +11,8 @@ marks. A correct answer in another style is a submission with edits and no ``fai
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from dataclasses import dataclass, field
 
 
@@ -29,7 +31,7 @@ def failing(phrase, *cells):
 
 
 def submissions():
-    """Every assignment's submissions, keyed by assignment name."""
-    from . import bptt, char_lm, gru_cell, gru_vs_lstm, lstm_cell, rnn_forward
-    return {module.ASSIGNMENT: module.SUBMISSIONS
-            for module in (rnn_forward, bptt, gru_cell, lstm_cell, gru_vs_lstm, char_lm)}
+    """Every assignment's submissions, keyed by assignment name: one module of this package
+    per assignment, each with ``ASSIGNMENT`` and ``SUBMISSIONS``."""
+    modules = (importlib.import_module(f"{__name__}.{info.name}") for info in pkgutil.iter_modules(__path__))
+    return {module.ASSIGNMENT: module.SUBMISSIONS for module in modules}
