@@ -3,8 +3,8 @@
 Every ``.py`` file under ``rnnlab/`` is parsed with :mod:`ast`, never imported, so the
 test is fast and sees imports that a run would not reach: those inside functions, inside
 ``if``/``try`` blocks, and relative ones (``from .cells import ...``). An import is
-resolved to the module it loads: ``from rnnlab.grading import kinds`` loads
-``rnnlab.grading.kinds`` when that file exists, else ``rnnlab.grading``.
+resolved to the module it loads: ``from rnnlab.grading.checks import kinds`` loads
+``rnnlab.grading.checks.kinds`` when that file exists, else ``rnnlab.grading.checks``.
 
 The rules, each a function that returns its violations as ``file:line`` lines:
 

@@ -166,13 +166,13 @@ def grade(runner, scratch: Path, notebooks, cells, releases, template: Path, sub
         jobs, allowed = {}, {}
         for index, (host, on_host) in enumerate(hosts.items()):
             folder = scratch / f"calibration-{index}"
-            solution = runner._calibration_submission(folder, notebooks)
-            jobs[_CALIBRATION + host] = runner._job(folder / "job", calibration.STUDENT, solution, notebooks,
+            solution = runner.calibration_submission(folder, notebooks)
+            jobs[_CALIBRATION + host] = runner.new_job(folder / "job", calibration.STUDENT, solution, notebooks,
                                                     cells, releases, template, None)
             allowed[_CALIBRATION + host] = on_host
         for index, (student, folder) in enumerate(submissions.items()):
             # Every test is checked outside; the verdicts the calibration rules out are dropped below.
-            jobs[_STUDENT + student] = runner._job(scratch / f"job-{index}", student, folder, notebooks, cells,
+            jobs[_STUDENT + student] = runner.new_job(scratch / f"job-{index}", student, folder, notebooks, cells,
                                                    releases, template, None)
         tasks = {name: Task(job, cluster.pack(job.submitted)) for name, job in jobs.items()}
         runner.log(f"Grading the solution on each of {len(hosts)} machine(s), then {len(submissions)} "
@@ -201,7 +201,7 @@ def grade(runner, scratch: Path, notebooks, cells, releases, template: Path, sub
                 if len(judged) == len(hosts):
                     while held:
                         job, result = held.pop(0)
-                        outcomes.append(runner._finish(job, calibration.judged_outside(result, applicable), gradebook))
+                        outcomes.append(runner.finish(job, calibration.judged_outside(result, applicable), gradebook))
         return sorted(outcomes, key=lambda o: o.student)
     finally:
         client.close()  # the scheduler forgets tasks still queued; running ones end on their own, unheard

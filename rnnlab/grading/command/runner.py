@@ -112,7 +112,7 @@ class Runner:
             releases[name] = nbformat.read(str(path), as_version=4) if path.is_file() else None
         if self.scheduler:
             return remote.grade(self, scratch, notebooks, cells, releases, template, submissions)
-        solution = self._calibration_submission(scratch / "calibration", notebooks)
+        solution = self.calibration_submission(scratch / "calibration", notebooks)
         calibrating = (scratch / "calibration" / "job", calibration.STUDENT, solution)
         pending = deque([calibrating] + [(scratch / f"job-{index}", student, folder)
                                          for index, (student, folder) in enumerate(submissions.items())])
@@ -127,7 +127,7 @@ class Runner:
                     while pending and len(running) < self.jobs:
                         # A student started before the calibration ends has every test checked
                         # outside; the verdicts the calibration rules out are dropped below.
-                        job = self._job(*pending.popleft(), notebooks, cells, releases, template, applicable)
+                        job = self.new_job(*pending.popleft(), notebooks, cells, releases, template, applicable)
                         running[job_module.fork(lambda job=job: job_module.run(job), job.workdir)] = (job, job_module.deadline(job))
                     finished = []
                     pid, status = os.waitpid(-1, os.WNOHANG)
@@ -150,7 +150,7 @@ class Runner:
                     if applicable is not None:
                         while held:
                             job, result = held.pop(0)
-                            outcomes.append(self._finish(job, calibration.judged_outside(result, applicable), book))
+                            outcomes.append(self.finish(job, calibration.judged_outside(result, applicable), book))
                     if not finished:
                         time.sleep(job_module.POLL)
             finally:
@@ -158,7 +158,7 @@ class Runner:
                     job_module.stop(pid)
         return sorted(outcomes, key=lambda o: o.student)
 
-    def _calibration_submission(self, folder: Path, notebooks) -> Path:
+    def calibration_submission(self, folder: Path, notebooks) -> Path:
         """The release answered with the solution, as a submitted folder (see :mod:`.calibration`)."""
         source = self.course.folder("source") / self.assignment
         calibration.write_submission(folder / "submitted", {n: self.course.release_notebook(self.assignment, n)
@@ -166,7 +166,7 @@ class Runner:
                                      {n: source / f"{n}.ipynb" for n in notebooks})
         return folder / "submitted"
 
-    def _job(self, workdir, student, folder, notebooks, cells, releases, template, applicable):
+    def new_job(self, workdir, student, folder, notebooks, cells, releases, template, applicable):
         """A job grading ``folder``; its outside check judges the ``applicable`` tests (all while
         the calibration has not said which)."""
         workdir.mkdir(parents=True)
@@ -177,7 +177,7 @@ class Runner:
             template_db=template, workdir=workdir, sandbox=self.sandbox, cell_timeout=self.cell_timeout,
             cpu_budget=self.timeout * len(notebooks), backstop=self.backstop, config=self.course.config)
 
-    def _finish(self, job, result, book) -> outcome_module.Outcome:
+    def finish(self, job, result, book) -> outcome_module.Outcome:
         outcome = outcome_module.decide(result, self.max_score)
         timestamp = self.course.coursedir.get_existing_timestamp(str(job.submitted))
         gradebook.record(book, self.assignment, outcome, job.notebooks, timestamp, force=self.force)
