@@ -41,7 +41,7 @@ from .recurrence import KINDS, CellKind
 
 class RNNBase(nn.Module):
     """What the three modules share, as ``torch.nn.RNNBase``; each subclass sets ``kind``, its
-    row of :data:`rnnlab.recurrence.KINDS` (gates, autograd Function, cell state, ...)."""
+    row of ``rnnlab.recurrence.KINDS`` (gates, autograd Function, cell state, ...)."""
 
     kind: CellKind
 

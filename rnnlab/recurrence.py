@@ -36,7 +36,7 @@ What else the Functions support, and how:
   batched, onto a larger batch B), so ``vmap`` over stacked parameters runs the same
   hand-written BPTT instead of a per-operation batched loop (see :mod:`rnnlab.stacking`).
 
-:data:`KINDS` is the one table of cell kinds, keyed by torch.nn's ``mode``: for each, the
+``KINDS`` is the one table of cell kinds, keyed by torch.nn's ``mode``: for each, the
 gate count, the autograd Function, one step in plain autograd operations, whether it keeps
 a cell state, its nonlinearity, and the two torch.nn conventions that differ between kinds.
 :mod:`rnnlab.modules` and :func:`rnnlab.hidden_grad_norms` read it instead of comparing the

@@ -10,7 +10,7 @@ applied after the softmax.
 
 A :class:`Mistake` is one entry of the catalogue: its name, what it computes (the flags
 of one of these functions, or a predicate over what the check saw the answer do) and
-the sentence a student reads when their answer shows it. :data:`CATALOGUES` lists them
+the sentence a student reads when their answer shows it. ``CATALOGUES`` lists them
 per assignment; :meth:`Mistake.line` is the one place that writes the line naming a
 mistake.
 
