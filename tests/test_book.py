@@ -28,6 +28,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from sphinx_external_toc.parsing import parse_toc_yaml
 
 from journeys.browser import CHROMIUM_ARGS, chromium_path
 
@@ -57,21 +58,9 @@ LONG_CODE_LINES = 15       # a visible code block longer than this is a "long" o
 
 
 def toc_files() -> list[str]:
-    """Every document named in _toc.yml (root first), as paths without suffix."""
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    found = [toc["root"]]
-
-    def walk(entries):
-        for entry in entries or []:
-            if "file" in entry:
-                found.append(entry["file"])
-            walk(entry.get("sections"))
-            walk(entry.get("chapters"))
-
-    walk(toc.get("chapters"))
-    for part in toc.get("parts") or []:
-        walk(part.get("chapters"))
-    return found
+    """Every document named in _toc.yml (root first), as paths without suffix, read by
+    sphinx-external-toc as Jupyter Book reads it."""
+    return list(parse_toc_yaml(ROOT / "_toc.yml"))
 
 
 def source_of(doc: str) -> Path:

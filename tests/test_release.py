@@ -26,6 +26,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
 import release  # noqa: E402
+from journeys.servers import venv_env  # noqa: E402
 
 MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
 REFUSAL = "The hidden tests run when your work is graded"
@@ -159,7 +160,7 @@ def test_install_script_sets_up_jupyter_for_students(handout, tmp_path):
     copy = tmp_path / "handout"
     shutil.copytree(folder, copy)
     config = tmp_path / "config"
-    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(config), "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    env = venv_env(JUPYTER_CONFIG_DIR=str(config))
     done = subprocess.run([sys.executable, "install.py", "--configure-only", "--level", "user"], cwd=copy, env=env,
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
