@@ -111,8 +111,8 @@ def grade_on_worker(task: Task, kit: bytes, template: bytes) -> JobResult:
     job = task.job
     # In the system's temporary folder, as locally: the kernel's IPC sockets live under it, and a socket's
     # path must stay under 108 bytes (the worker's own folder is too deep for that).
-    scratch = Path(tempfile.mkdtemp(prefix="rnnlab-grading-"))
-    try:
+    with tempfile.TemporaryDirectory(prefix="rnnlab-grading-", ignore_cleanup_errors=True) as folder:
+        scratch = Path(folder)
         course = cluster.unpack(kit, scratch / "course")
         (scratch / "gradebook-template.db").write_bytes(template)
         job_module.preload(job.cells)  # what the instructor's cells import, before the sandbox looks at what is imported
@@ -130,8 +130,6 @@ def grade_on_worker(task: Task, kit: bytes, template: bytes) -> JobResult:
         if result.autograded:
             result.autograded_archive, result.autograded = cluster.pack(Path(result.autograded)), None
         return result
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _received(job, done: cluster.TaskResult) -> JobResult:
